@@ -1,0 +1,48 @@
+# Thin wrapper around meson. `make demo` and `make test` are the quick start.
+BUILD   ?= build
+MESON   ?= meson
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian 12 packages: build tools, libraries, and the real parts the tests run.
+PKGS := build-essential meson ninja-build pkg-config python3 \
+	libev-dev libssl-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev \
+	haproxy pebble redis-server wrk certbot openssl curl socat \
+	clang libclang-rt-14-dev ca-certificates
+
+.PHONY: all deps build test unit demo bench clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	$(MESON) setup $(BUILD)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# The full suite: unit, fuzz-corpus replay, integration. The last line counts
+# every check of every test run.
+test: deps build
+	@$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2 >/dev/null 2>&1; \
+	python3 tests/summary.py $(BUILD)/meson-logs/testlog.json
+
+unit: build
+	$(MESON) test -C $(BUILD) --suite unit --suite fuzz --print-errorlogs
+
+demo: deps build
+	python3 tests/lab/demo.py
+
+bench: deps build
+	bash tests/bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
