@@ -1,0 +1,1 @@
+/* agentctl.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* jws.c: placeholder, being written. */

@@ -1,0 +1,1 @@
+/* spop.c: placeholder, being written. */

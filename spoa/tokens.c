@@ -1,0 +1,1 @@
+/* tokens.c: placeholder, being written. */
