@@ -613,7 +613,7 @@ explain_texts(struct line *l, enum proto_errtype kind, const char *typestr,
 		break;
 	case PROTO_ERR_BAD_NONCE:
 		what = "the CA refused the anti-replay nonce";
-		fix = "retry (hacme does once); if it repeats, check that no "
+		fix = "retry; if it repeats, check that no "
 		    "proxy between hacme and the CA caches or replays requests";
 		break;
 	case PROTO_ERR_BAD_PUBLIC_KEY:
@@ -637,9 +637,14 @@ explain_texts(struct line *l, enum proto_errtype kind, const char *typestr,
 		    name, typestr, name);
 		return;
 	case PROTO_ERR_COMPOUND:
-		line_add(l, "the CA refused %s%zu identifier%s (%s): fix each "
-		    "one below", nsub ? "" : "some ", nsub,
-		    nsub == 1 ? "" : "s", typestr);
+		if (nsub == 0)
+			line_add(l, "the CA reported several errors but listed "
+			    "none (%s): look for the names at fault in the "
+			    "CA's detail", typestr);
+		else
+			line_add(l, "the CA refused %zu identifier%s (%s): each "
+			    "is listed next with its fix", nsub,
+			    nsub == 1 ? "" : "s", typestr);
 		return;
 	case PROTO_ERR_CONNECTION:
 		if (http01)
@@ -772,7 +777,7 @@ explain_texts(struct line *l, enum proto_errtype kind, const char *typestr,
 		break;
 	default:
 		what = "the CA returned an error";
-		fix = "read the CA's words below and the CA's documentation";
+		fix = "read what the CA said and the CA's documentation";
 		break;
 	}
 	line_add(l, "%s (%s): %s", what, typestr, fix);
@@ -1724,8 +1729,10 @@ link_value(const char **p, const char *end, const char *rel,
 					vlen++;
 					(*p)++;
 				}
-				if (*p >= end)
-					return;		/* unterminated */
+				if (*p >= end) {
+					*url = NULL;	/* unterminated */
+					return;
+				}
 				(*p)++;
 				val = q;
 				if (vlen > sizeof(q))
@@ -1745,7 +1752,7 @@ link_value(const char **p, const char *end, const char *rel,
 				*urllen = (size_t)(gt - s - 1);
 			}
 		}
-		if (nlen == 0 && (*p >= end || (**p != ';' && **p != ',')))
+		if (nlen == 0 && *p < end && **p != ';' && **p != ',')
 			goto skip;
 	}
 	if (*p < end)
@@ -1800,7 +1807,8 @@ proto_link_find(const char *const *headers, size_t nheaders, const char *rel,
 			if (p >= end)
 				break;
 			link_value(&p, end, rel, &u, &ul);
-			if (u == NULL || ul > PROTO_MAX_URL)
+			/* "<>" would be the base itself: never a useful link. */
+			if (u == NULL || ul == 0 || ul > PROTO_MAX_URL)
 				continue;
 			if ((raw = dup_n(u, ul)) == NULL)
 				goto nomem;
