@@ -1604,49 +1604,93 @@ join2(const char *a, size_t alen, const char *b, size_t blen)
 	return p;
 }
 
+/* RFC 3986 section 5.2.4 on the path of url (from off to '?' or '#'), in
+ * place: the path only shrinks. */
+static char *
+dots_removed(char *url, size_t off)
+{
+	char *in, *out;
+	size_t n, ol = 0, i = 0;
+
+	if (url == NULL || url[off] != '/')
+		return url;
+	n = strcspn(url + off, "?#");
+	if ((in = dup_n(url + off, n)) == NULL) {
+		free(url);
+		return NULL;
+	}
+	out = url + off;
+	while (i < n) {
+		size_t j = i + 1, sl;
+		const char *seg = in + i + 1;
+
+		while (j < n && in[j] != '/')
+			j++;
+		sl = j - i - 1;
+		if (sl == 1 && seg[0] == '.') {
+			if (j == n)
+				out[ol++] = '/';
+		} else if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
+			while (ol > 0 && out[ol - 1] != '/')
+				ol--;
+			if (ol > 0)
+				ol--;
+			if (j == n)
+				out[ol++] = '/';
+		} else {
+			out[ol++] = '/';
+			memcpy(out + ol, seg, sl);
+			ol += sl;
+		}
+		i = j;
+	}
+	memmove(out + ol, url + off + n, strlen(url + off + n) + 1);
+	free(in);
+	return url;
+}
+
 char *
 proto_url_resolve(const char *base, const char *ref)
 {
 	size_t sl, rl, auth_end, path_end, i;
+	char *tmp, *r;
 
 	if (ref == NULL || (rl = strlen(ref)) > PROTO_MAX_URL ||
 	    !url_chars(ref, rl))
 		return NULL;
 	if (scheme_len(ref) > 0)
-		return rl > 0 ? dup_n(ref, rl) : NULL;
+		return dup_n(ref, rl);
 	if (base == NULL || (sl = scheme_len(base)) == 0 ||
 	    strlen(base) > PROTO_MAX_URL)
 		return NULL;
 	if (ref[0] == '/' && ref[1] == '/')
-		return join2(base, sl, ref, rl);
+		return dots_removed(join2(base, sl, ref, rl), sl + 2 +
+		    strcspn(ref + 2, "/?#"));
 	/* The authority ends at the first '/', '?' or '#' after "//". */
 	auth_end = sl;
 	if (base[sl] == '/' && base[sl + 1] == '/')
 		auth_end = sl + 2 + strcspn(base + sl + 2, "/?#");
 	path_end = auth_end + strcspn(base + auth_end, "?#");
 	if (ref[0] == '/')
-		return join2(base, auth_end, ref, rl);
-	if (ref[0] == '#')
+		return dots_removed(join2(base, auth_end, ref, rl), auth_end);
+	if (ref[0] == '#' || rl == 0)
 		return join2(base, auth_end + strcspn(base + auth_end, "#"), ref,
 		    rl);
-	if (ref[0] == '?' || rl == 0)
+	if (ref[0] == '?')
 		return join2(base, path_end, ref, rl);
+	if (auth_end == sl)	/* "mailto:x" has no path to merge into */
+		return NULL;
 	/* A relative path replaces the last segment of the base path. */
 	for (i = path_end; i > auth_end; i--)
 		if (base[i - 1] == '/')
 			break;
-	if (i == auth_end) {
-		char *tmp, *r;
-
-		if (auth_end == sl)	/* "mailto:x" has no path to merge */
-			return NULL;
-		if ((tmp = join2(base, auth_end, "/", 1)) == NULL)
-			return NULL;
-		r = join2(tmp, auth_end + 1, ref, rl);
-		free(tmp);
-		return r;
-	}
-	return join2(base, i, ref, rl);
+	if (i > auth_end)
+		return dots_removed(join2(base, i, ref, rl), auth_end);
+	if ((tmp = join2(base, auth_end, "/", 1)) == NULL)
+		return NULL;
+	r = join2(tmp, auth_end + 1, ref, rl);
+	free(tmp);
+	return dots_removed(r, auth_end);
 }
 
 static bool

@@ -258,8 +258,8 @@ int proto_link_find(const char *const *headers, size_t nheaders,
     const char *rel, const char *base, char ***urls);
 void proto_strv_free(char **v, size_t n);
 
-/* ref resolved against base (RFC 3986 section 5.2, without dot-segment
- * removal): a full URL, "//host/p", "/abs/path", "?q", "rel/path".
+/* ref resolved against base (RFC 3986 section 5.2, dot segments removed):
+ * a full URL (kept as is), "//host/p", "/abs/path", "?q", "#f", "rel/path".
  * malloc'd, or NULL (base not absolute when needed, too long, no memory). */
 char *proto_url_resolve(const char *base, const char *ref);
 

@@ -850,6 +850,13 @@ test_link(void)
 			{ "https://h/a/b?q", "?z", "https://h/a/b?z" },
 			{ "https://h:8443", "x", "https://h:8443/x" },
 			{ "https://h/a/", "b", "https://h/a/b" },
+			{ "https://h/a/b/c", "../x", "https://h/a/x" },
+			{ "https://h/a/b/c", "./x/../../y?z", "https://h/a/y?z" },
+			{ "https://h/a/b/c", "/../../x", "https://h/x" },
+			{ "https://h/a/b/c", "..", "https://h/a/" },
+			{ "https://h/a/b?q#f", "", "https://h/a/b?q" },
+			{ "https://h/a/b?q#f", "#g", "https://h/a/b?q#g" },
+			{ "https://h/a/b", "//o/p/./q", "https://o/p/q" },
 		};
 
 		for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
