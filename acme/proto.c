@@ -587,7 +587,8 @@ explain_texts(struct line *l, enum proto_errtype kind, const char *typestr,
     const struct proto_explain_ctx *ctx, size_t nsub)
 {
 	const char *chal = ctx != NULL ? ctx->challenge : NULL;
-	bool http01 = chal != NULL && strcmp(chal, "http-01") == 0;
+	/* A challenge URL needs the name; without one, say it in general. */
+	bool http01 = have_name && chal != NULL && strcmp(chal, "http-01") == 0;
 	bool dns01 = chal != NULL && strcmp(chal, "dns-01") == 0;
 	int port = ctx != NULL && ctx->port > 0 ? ctx->port : 80;
 	char url[PROTO_MAX_NAME * 4 + TOKEN_MAX + 64];

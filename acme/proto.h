@@ -26,7 +26,7 @@ struct cJSON;
 #define PROTO_MAX_STR 1024		/* bytes kept of free text (detail) */
 #define PROTO_MAX_LIST 1000		/* entries in any array */
 #define PROTO_MAX_LINKS 32		/* URLs proto_link_find returns */
-#define PROTO_WHY_MAX 160		/* a why buffer of this size is never cut */
+#define PROTO_WHY_MAX 256		/* a why buffer of this size is never cut */
 
 /* ---- problem documents (RFC 7807, RFC 8555 section 6.7) ---- */
 
@@ -85,7 +85,8 @@ struct proto_problem {
 	size_t nsub;
 };
 
-/* A problem+json body. A body that is not a JSON object fails. */
+/* A problem+json body. A body that is not a JSON object fails; members of
+ * the wrong type count as absent, so that a half-right report still shows. */
 int proto_problem_parse(struct proto_problem *p, const char *json, size_t len,
     char *why, size_t whylen);
 void proto_problem_free(struct proto_problem *p);

@@ -526,6 +526,13 @@ test_problem(void)
 	    " (urn:ietf:params:acme:error:connection): check that port 80 of "
 	    "a.example reaches this HAProxy", "explain connection (http-01)");
 
+	explain_doc("{\"type\":\"urn:ietf:params:acme:error:connection\"}",
+	    NULL, &http, line, sizeof(line));
+	is_str(line, "the CA could not connect to the name (urn:ietf:params:"
+	    "acme:error:connection): check that the name resolves to this "
+	    "HAProxy and that port 80 is open to the internet",
+	    "explain connection without a name: no half-made URL");
+
 	explain_doc("{\"type\":\"urn:ietf:params:acme:error:dns\",\"detail\":"
 	    "\"DNS problem: NXDOMAIN looking up A for a.example\",\"status\":400}",
 	    "a.example", &http, line, sizeof(line));
@@ -992,6 +999,11 @@ test_builders(void)
 	    sizeof(why)), -1, "cACompromise refused");
 	ok(strstr(why, "refused by ACME CAs") != NULL, "why says CAs refuse "
 	    "it: %s", why);
+	is_int(proto_revoke_reason_parse("privilegeWithdrawn", &code, why,
+	    sizeof(why)), -1, "privilegeWithdrawn refused");
+	ok(strlen(why) > 100 &&
+	    strstr(why, "(or 0, 1, 3, 4, 5)") != NULL,
+	    "the longest why fits PROTO_WHY_MAX uncut (%zu bytes)", strlen(why));
 	is_int(proto_revoke_reason_parse("certificateHold", &code, why,
 	    sizeof(why)), -1, "certificateHold refused");
 	is_int(proto_revoke_reason_parse("6", &code, why, sizeof(why)), -1,
