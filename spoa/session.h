@@ -41,6 +41,9 @@ struct spop_ack;	/* an ACK being built; only the session creates one */
  * fit in the negotiated frame size (the ACK is then sent without it). */
 int spop_ack_set_var_str(struct spop_ack *ack, uint8_t scope,
     const char *name, size_t name_len, const uint8_t *val, size_t val_len);
+/* The same with any typed value (a NULL value makes HAProxy unset it). */
+int spop_ack_set_var(struct spop_ack *ack, uint8_t scope,
+    const char *name, size_t name_len, const struct spop_data *val);
 
 typedef void (*spop_message_fn)(void *ctx, const struct spop_message *msg,
     struct spop_ack *ack);
@@ -64,6 +67,8 @@ struct spop_session {
 	spop_message_fn on_message;
 	void *ctx;
 	struct spop_session_stats *stats;	/* shared counters, may be NULL */
+	bool pipelining;	/* negotiated in the HELLO */
+	uint32_t peer_status;	/* status-code of a HAPROXY-DISCONNECT */
 };
 
 /* max_frame: the most we accept (256..16380 for 2.6 defaults; HAProxy's
@@ -74,7 +79,12 @@ void spop_session_init(struct spop_session *s, uint32_t max_frame,
 /* Consumes whole frames from in[0..n), appending replies to out. Returns the
  * number of bytes consumed (a partial frame is left for the next call).
  * Never fails: errors become an AGENT-DISCONNECT in out and state CLOSING,
- * after which nothing more is consumed. */
+ * after which nothing more is consumed (the bad frame is not counted).
+ * Each frame first reserves 4 + max_frame bytes in out and writes its reply
+ * there in place. Back-pressure: when out already holds bytes and cannot
+ * take that much more (out->max), feed stops before the frame and returns;
+ * write out, then call feed again with the rest even if nothing new was
+ * read. Give out a max of at least 2 * (4 + max_frame). */
 size_t spop_session_feed(struct spop_session *s, const uint8_t *in, size_t n,
     struct buf *out);
 
@@ -85,7 +95,9 @@ spop_session_closing(const struct spop_session *s)
 	return s->state == SPOP_ST_CLOSING;
 }
 
-/* For shutdown: queues AGENT-DISCONNECT(0, message) and enters CLOSING. */
+/* For shutdown: queues AGENT-DISCONNECT(status, message) and enters
+ * CLOSING; a no-op once CLOSING. A status other than 0 counts as a
+ * protocol error. message may be NULL; it is cut to 200 bytes. */
 void spop_session_disconnect(struct spop_session *s, uint32_t status,
     const char *message, struct buf *out);
 
