@@ -147,32 +147,25 @@ session_hello(struct spop_session *s, const struct spop_frame *f,
 	return SPOP_OK;
 }
 
-/* Walks a NOTIFY's messages; with ack, also hands each one to on_message. */
+/* Decodes the next message of a NOTIFY; arguments past SPOP_MAX_ARGS are
+ * checked and dropped. */
 static enum spop_status
-session_messages(struct spop_session *s, const struct spop_frame *f,
-    struct spop_ack *ack)
+session_message(const uint8_t **pp, const uint8_t *end,
+    struct spop_message *msg)
 {
-	const uint8_t *p = f->payload, *end = p + f->payload_len;
-	struct spop_message msg;
 	struct spop_arg skip, *a;
 	unsigned nargs, i;
 
-	while (p < end) {
-		if (spop_msg_get(&p, end, &msg.name, &msg.name_len, &nargs) !=
+	if (spop_msg_get(pp, end, &msg->name, &msg->name_len, &nargs) != SPOP_OK)
+		return SPOP_E_INVALID;
+	msg->nargs = 0;
+	for (i = 0; i < nargs; i++) {
+		a = msg->nargs < SPOP_MAX_ARGS ? &msg->args[msg->nargs] : &skip;
+		if (spop_kv_get(pp, end, &a->name, &a->name_len, &a->val) !=
 		    SPOP_OK)
 			return SPOP_E_INVALID;
-		msg.nargs = 0;
-		for (i = 0; i < nargs; i++) {
-			a = msg.nargs < SPOP_MAX_ARGS ? &msg.args[msg.nargs] :
-			    &skip;
-			if (spop_kv_get(&p, end, &a->name, &a->name_len,
-			    &a->val) != SPOP_OK)
-				return SPOP_E_INVALID;
-			if (a != &skip)
-				msg.nargs++;
-		}
-		if (ack != NULL && s->on_message != NULL)
-			s->on_message(s->ctx, &msg, ack);
+		if (a != &skip)
+			msg->nargs++;
 	}
 	return SPOP_OK;
 }
@@ -182,22 +175,30 @@ static enum spop_status
 session_notify(struct spop_session *s, const struct spop_frame *f,
     struct buf *out)
 {
+	const uint8_t *p = f->payload, *end = p + f->payload_len, *q;
 	uint8_t *frame = out->p + out->len;
+	struct spop_message msg, scratch;
 	struct spop_ack ack;
-	enum spop_status rc;
 	size_t n;
 
-	/* Validate first: no handler runs for a NOTIFY we will refuse. */
-	if ((rc = session_messages(s, f, NULL)) != SPOP_OK)
-		return rc;
+	/* The whole NOTIFY is checked before any handler runs; the usual
+	 * single message is decoded only once for that. */
+	if (p < end && session_message(&p, end, &msg) != SPOP_OK)
+		return SPOP_E_INVALID;
+	for (q = p; q < end; )
+		if (session_message(&q, end, &scratch) != SPOP_OK)
+			return SPOP_E_INVALID;
 	n = spop_frame_begin(frame, 4 + (size_t)s->max_frame, SPOP_FRM_ACK,
 	    f->stream_id, f->frame_id);
 	if (n == 0)
 		return SPOP_E_RES;
 	ack.p = frame + n;
 	ack.end = frame + 4 + s->max_frame;
-	if ((rc = session_messages(s, f, &ack)) != SPOP_OK)
-		return rc;
+	if (f->payload_len > 0 && s->on_message != NULL) {
+		s->on_message(s->ctx, &msg, &ack);
+		while (p < end && session_message(&p, end, &msg) == SPOP_OK)
+			s->on_message(s->ctx, &msg, &ack);
+	}
 	n = (size_t)(ack.p - frame);
 	spop_frame_end(frame, n);
 	out->len += n;

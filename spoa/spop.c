@@ -97,6 +97,17 @@ spop_varint_get(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 
 /* --- decoders -------------------------------------------------------- */
 
+/* Lengths and ids are nearly always one byte: skip the call for those. */
+static inline enum spop_status
+spop_varint_fast(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+	if (*pp < end && **pp < 240) {
+		*v = *(*pp)++;
+		return SPOP_OK;
+	}
+	return spop_varint_get(pp, end, v);
+}
+
 enum spop_status
 spop_str_get(const uint8_t **pp, const uint8_t *end, const uint8_t **s,
     size_t *len)
@@ -104,7 +115,7 @@ spop_str_get(const uint8_t **pp, const uint8_t *end, const uint8_t **s,
 	const uint8_t *p = *pp;
 	uint64_t n;
 
-	if (spop_varint_get(&p, end, &n) != SPOP_OK)
+	if (spop_varint_fast(&p, end, &n) != SPOP_OK)
 		return SPOP_E_INVALID;
 	if (n > (uint64_t)(end - p))
 		return SPOP_E_INVALID;
@@ -134,7 +145,7 @@ spop_data_get(const uint8_t **pp, const uint8_t *end, struct spop_data *d)
 		break;
 	case SPOP_T_INT32:
 	case SPOP_T_INT64:
-		if (spop_varint_get(&p, end, &u) != SPOP_OK)
+		if (spop_varint_fast(&p, end, &u) != SPOP_OK)
 			return SPOP_E_INVALID;
 		d->type = (enum spop_type)(tb & 0x0F);
 		/* Negative values travel as their two's complement. */
@@ -142,7 +153,7 @@ spop_data_get(const uint8_t **pp, const uint8_t *end, struct spop_data *d)
 		break;
 	case SPOP_T_UINT32:
 	case SPOP_T_UINT64:
-		if (spop_varint_get(&p, end, &u) != SPOP_OK)
+		if (spop_varint_fast(&p, end, &u) != SPOP_OK)
 			return SPOP_E_INVALID;
 		d->type = (enum spop_type)(tb & 0x0F);
 		d->u = u;
@@ -238,8 +249,8 @@ spop_frame_get(const uint8_t *in, size_t n, uint32_t max_frame,
 	f->type = p[0];
 	f->flags = spop_be32(p + 1);
 	p += 5;
-	if (spop_varint_get(&p, end, &f->stream_id) != SPOP_OK ||
-	    spop_varint_get(&p, end, &f->frame_id) != SPOP_OK)
+	if (spop_varint_fast(&p, end, &f->stream_id) != SPOP_OK ||
+	    spop_varint_fast(&p, end, &f->frame_id) != SPOP_OK)
 		return SPOP_E_INVALID;
 	f->payload = p;
 	f->payload_len = (size_t)(end - p);
@@ -307,6 +318,10 @@ spop_w_varint(struct spop_w *w, uint64_t v)
 {
 	uint8_t tmp[SPOP_VARINT_MAX];
 
+	if (!w->full && (size_t)(w->end - w->p) >= SPOP_VARINT_MAX) {
+		w->p += spop_varint_put(w->p, v);
+		return;
+	}
 	spop_w_bytes(w, tmp, spop_varint_put(tmp, v));
 }
 
