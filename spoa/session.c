@@ -79,6 +79,32 @@ session_fail(struct spop_session *s, enum spop_status st, struct buf *out)
 	spop_session_disconnect(s, (uint32_t)st, spop_status_str(st), out);
 }
 
+/* True when the comma-separated "Major.Minor" list holds a 2.x: announcing
+ * a major version means all of its earlier minors (SPOE.txt 3.2.4). */
+static bool
+session_versions_ok(const uint8_t *s, size_t len)
+{
+	const uint8_t *p = s, *end = s + len, *a, *b;
+
+	while (p < end) {
+		a = p;
+		while (p < end && *p != ',')
+			p++;
+		b = p++;
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		if (b - a < 3 || a[0] != '2' || a[1] != '.')
+			continue;
+		for (a += 2; a < b && *a >= '0' && *a <= '9'; a++)
+			;
+		if (a == b)
+			return true;
+	}
+	return false;
+}
+
 /* out has room for 4 + max_frame bytes. */
 static enum spop_status
 session_hello(struct spop_session *s, const struct spop_frame *f,
@@ -98,7 +124,7 @@ session_hello(struct spop_session *s, const struct spop_frame *f,
 			if (v.type != SPOP_T_STRING)
 				return SPOP_E_INVALID;
 			has_vsn = true;
-			vsn_ok = spop_list_has(v.s.p, v.s.len, "2.0");
+			vsn_ok = session_versions_ok(v.s.p, v.s.len);
 		} else if (spop_str_eq(name, nlen, "max-frame-size")) {
 			switch (v.type) {
 			case SPOP_T_UINT32:

@@ -729,6 +729,14 @@ test_malformed(void)
 	c.n = mkhello(c.frame, "1.0,3.0", 16380, "pipelining", false);
 	run_bad(&c);
 
+	c = (struct bad_case){ "HELLO with versions '2', '12.0', '2.x'", false, 0, {0}, 0, 8 };
+	c.n = mkhello(c.frame, "2, 12.0,2.x, 2.", 16380, "pipelining", false);
+	run_bad(&c);
+
+	c = (struct bad_case){ "HELLO with an empty versions list", false, 0, {0}, 0, 8 };
+	c.n = mkhello(c.frame, "", 16380, "pipelining", false);
+	run_bad(&c);
+
 	c = (struct bad_case){ "HELLO without max-frame-size", false, 0, {0}, 0, 6 };
 	c.n = mkhello(c.frame, "2.0", -1, "pipelining", false);
 	run_bad(&c);
@@ -781,6 +789,15 @@ test_negotiation(void)
 	}
 	ok(caps_empty, "the AGENT-HELLO never announces async");
 	buf_fini(&f.out);
+
+	static const char *good_versions[] = { "2.0", "1.0, 2.0", "2.1", " 2.10 ,3.0" };
+	for (size_t i = 0; i < sizeof(good_versions) / sizeof(good_versions[0]); i++) {
+		fx_init(&f, SPOP_DEFAULT_FRAME, OUT_MAX);
+		n = mkhello(b, good_versions[i], 16380, "pipelining", false);
+		fx_feed(&f, b, n);
+		is_int(f.s.state, SPOP_ST_READY, "versions '%s' include 2.0", good_versions[i]);
+		buf_fini(&f.out);
+	}
 
 	fx_init(&f, SPOP_DEFAULT_FRAME, OUT_MAX);
 	n = mkhello(b, "2.0", 256, NULL, false);
