@@ -1,0 +1,825 @@
+/* main.c - hacme-spoa: the libev shell around the SPOP sessions
+ * (spoa/session.h), the pending-token table (spoa/tokens.h) and the control
+ * protocol (spoa/control.h). One thread, one loop, non-blocking sockets;
+ * everything a peer sends goes through the pure modules. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/buf.h"
+#include "common/ctl.h"
+#include "common/log.h"
+#include "common/token.h"
+#include "spoa/control.h"
+#include "spoa/session.h"
+#include "spoa/spop.h"
+#include "spoa/tokens.h"
+
+#ifndef HACME_VERSION
+#define HACME_VERSION "unknown"
+#endif
+
+#define SPOA_BACKLOG		1024
+#define SPOA_IDLE_DEFAULT	600.0	/* s; HAProxy's own `timeout idle` comes first */
+#define SPOA_ACCEPT_PAUSE	0.1	/* s without accepting after EMFILE */
+#define SPOA_STOP_GRACE		1.0	/* s to write the AGENT-DISCONNECTs */
+#define SPOA_CTL_MAX_CONNS	64
+#define SPOA_CTL_IN_MAX		(4 * CTL_LINE_MAX)
+#define SPOA_CTL_OUT_HIGH	(64 * 1024)
+#define SPOA_LIST_LINE_MAX	(TOKEN_MAX + KEYAUTH_MAX + TOKENS_HOST_MAX + 16)
+#define SPOA_CHALLENGE_PREFIX	"/.well-known/acme-challenge/"
+
+/* Intrusive doubly-linked lists of connections (for shutdown). */
+#define SPOA_LIST_INSERT(head, x) do {				\
+	(x)->prev = NULL;					\
+	(x)->next = (head);					\
+	if ((head) != NULL)					\
+		(head)->prev = (x);				\
+	(head) = (x);						\
+} while (0)
+#define SPOA_LIST_REMOVE(head, x) do {				\
+	if ((x)->prev != NULL)					\
+		(x)->prev->next = (x)->next;			\
+	else							\
+		(head) = (x)->next;				\
+	if ((x)->next != NULL)					\
+		(x)->next->prev = (x)->prev;			\
+} while (0)
+
+struct spoa;
+
+/* One SPOP connection from HAProxy. */
+struct spoa_conn {
+	ev_io io;
+	ev_timer idle;
+	int fd;
+	int events;		/* what io watches now */
+	struct spoa *agent;
+	struct spoa_conn *prev, *next;
+	struct buf in, out;
+	struct spop_session sess;
+};
+
+/* One control connection (the worker, or an operator with socat). */
+struct spoa_ctl {
+	ev_io io;
+	int fd;
+	int events;
+	bool closing;		/* no more requests: write, then close */
+	struct spoa *agent;
+	struct spoa_ctl *prev, *next;
+	struct buf in, out;
+};
+
+struct spoa {
+	struct ev_loop *loop;
+	struct tokens *tokens;
+	struct control_stats stats;
+	uint32_t max_frame;
+	double idle_timeout;
+	size_t ctl_out_max;
+	ev_io spop_lio, ctl_lio;
+	ev_timer spop_pause, ctl_pause;
+	ev_signal sigterm, sigint;
+	ev_prepare flush;
+	ev_timer stop_timer;
+	struct spoa_conn *conns;
+	struct spoa_ctl *ctls;
+	size_t nctls;
+	bool stopping;
+	struct addr listen_addr, ctl_addr;
+};
+
+static uint64_t
+spoa_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Sets what an io watcher waits for, restarting it only on a change. */
+static void
+spoa_io_want(struct ev_loop *loop, ev_io *io, int *cur, int fd, int want)
+{
+	if (want == *cur)
+		return;
+	ev_io_stop(loop, io);
+	ev_io_set(io, fd, want);
+	if (want)
+		ev_io_start(loop, io);
+	*cur = want;
+}
+
+/* Reads once into b. 1 data, 0 nothing now (EAGAIN or b full), -1 EOF or
+ * error (errno 0 on EOF). */
+static int
+spoa_read(int fd, struct buf *b, size_t chunk)
+{
+	size_t room = b->max - b->len;
+	ssize_t n;
+
+	if (room == 0)
+		return 0;
+	if (room > chunk)
+		room = chunk;
+	if (buf_reserve(b, room) < 0)
+		return 0;
+	for (;;) {
+		n = read(fd, b->p + b->len, room);
+		if (n > 0) {
+			b->len += (size_t)n;
+			return 1;
+		}
+		if (n == 0) {
+			errno = 0;
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return -1;
+	}
+}
+
+/* Writes as much of b as the socket takes. 0, or -1 on a dead peer. */
+static int
+spoa_write(int fd, struct buf *b)
+{
+	ssize_t n;
+
+	while (b->len > 0) {
+		n = send(fd, b->p, b->len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(b, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		return -1;
+	}
+	return 0;
+}
+
+/* Idle connections keep no buffers: RSS stays flat with many of them. */
+static void
+spoa_buf_trim(struct buf *b)
+{
+	if (b->len == 0 && b->p != NULL)
+		buf_fini(b);
+}
+
+/* --- the challenge handler --------------------------------------------- */
+
+static const char *
+spoa_src_str(const struct spop_data *src, char *dst, size_t len)
+{
+	if (src == NULL)
+		return "-";
+	switch (src->type) {
+	case SPOP_T_IPV4:
+		return inet_ntop(AF_INET, src->ip, dst, (socklen_t)len) ? dst : "-";
+	case SPOP_T_IPV6:
+		return inet_ntop(AF_INET6, src->ip, dst, (socklen_t)len) ? dst : "-";
+	case SPOP_T_STRING:
+		return log_escape(dst, len, src->s.p, src->s.len);
+	default:
+		return "-";
+	}
+}
+
+static bool
+spoa_is_str(const struct spop_data *d)
+{
+	return d != NULL && (d->type == SPOP_T_STRING || d->type == SPOP_T_BINARY);
+}
+
+static void
+spoa_on_message(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
+{
+	struct spoa *a = ctx;
+	const struct spop_data *path = NULL, *host = NULL, *src = NULL;
+	const size_t plen = sizeof(SPOA_CHALLENGE_PREFIX) - 1;
+	const char *tok = NULL, *ka, *reqhost = NULL, *verdict;
+	size_t toklen = 0, kalen, reqhost_len = 0;
+	char srcbuf[INET6_ADDRSTRLEN + 64], hostbuf[128], tokbuf[64];
+
+	if (!spop_str_eq(msg->name, msg->name_len, "acme-challenge"))
+		return;
+	for (unsigned i = 0; i < msg->nargs; i++) {
+		const struct spop_arg *arg = &msg->args[i];
+
+		if (spop_str_eq(arg->name, arg->name_len, "path"))
+			path = &arg->val;
+		else if (spop_str_eq(arg->name, arg->name_len, "host"))
+			host = &arg->val;
+		else if (spop_str_eq(arg->name, arg->name_len, "src"))
+			src = &arg->val;
+	}
+	if (spoa_is_str(host)) {
+		reqhost = (const char *)host->s.p;
+		reqhost_len = host->s.len;
+	}
+	if (spoa_is_str(path) && path->s.len > plen &&
+	    memcmp(path->s.p, SPOA_CHALLENGE_PREFIX, plen) == 0) {
+		tok = (const char *)path->s.p + plen;
+		toklen = path->s.len - plen;
+	}
+	/* base64url has no '/': a valid token is exactly the last segment. */
+	if (tok == NULL || !token_valid(tok, toklen)) {
+		a->stats.invalid++;
+		verdict = "invalid";
+	} else if (tokens_lookup(a->tokens, tok, toklen, reqhost, reqhost_len,
+	    spoa_now_ms(), &ka, &kalen) == TOKENS_HIT) {
+		if (spop_ack_set_var_str(ack, SPOP_SCOPE_TXN, "keyauth", 7,
+		    (const uint8_t *)ka, kalen) < 0) {
+			log_warn("challenge answer does not fit in a %" PRIu32
+			    "-byte frame: raise --max-frame-size and HAProxy's tune.bufsize",
+			    a->max_frame);
+			a->stats.misses++;
+			verdict = "miss (frame too small)";
+		} else {
+			a->stats.hits++;
+			verdict = "hit";
+		}
+	} else {
+		a->stats.misses++;
+		verdict = "miss";
+	}
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	if (tok != NULL)
+		log_escape(tokbuf, sizeof(tokbuf), tok, toklen < 8 ? toklen : 8);
+	else if (spoa_is_str(path))
+		log_escape(tokbuf, sizeof(tokbuf), path->s.p, path->s.len < 8 ? path->s.len : 8);
+	else
+		strcpy(tokbuf, "-");
+	log_info("challenge src=%s host=%s token=%s %s",
+	    spoa_src_str(src, srcbuf, sizeof(srcbuf)),
+	    reqhost ? log_escape(hostbuf, sizeof(hostbuf), reqhost, reqhost_len) : "-",
+	    tokbuf, verdict);
+}
+
+/* --- SPOP connections -------------------------------------------------- */
+
+static void
+spoa_conn_free(struct spoa_conn *c)
+{
+	struct spoa *a = c->agent;
+
+	ev_io_stop(a->loop, &c->io);
+	ev_timer_stop(a->loop, &c->idle);
+	close(c->fd);
+	buf_fini(&c->in);
+	buf_fini(&c->out);
+	SPOA_LIST_REMOVE(a->conns, c);
+	a->stats.connections_active--;
+	free(c);
+	if (a->stopping && a->conns == NULL)
+		ev_break(a->loop, EVBREAK_ALL);
+}
+
+/* Feeds what was read to the session and writes its replies, until it
+ * needs more bytes or the socket is full. -1: close the connection now. */
+static int
+spoa_conn_pump(struct spoa_conn *c)
+{
+	size_t used, had_out;
+
+	for (;;) {
+		had_out = c->out.len;
+		used = spop_session_feed(&c->sess, c->in.p, c->in.len, &c->out);
+		buf_consume(&c->in, used);
+		if (spoa_write(c->fd, &c->out) < 0)
+			return -1;
+		if (spop_session_closing(&c->sess))
+			return c->out.len == 0 ? -1 : 0;
+		if (c->out.len > 0 || c->in.len == 0)
+			break;
+		/* Nothing used with nothing queued: only part of a frame. */
+		if (used == 0 && had_out == 0)
+			break;
+	}
+	return 0;
+}
+
+static void
+spoa_conn_update(struct spoa_conn *c)
+{
+	int want = 0;
+
+	if (!spop_session_closing(&c->sess) && c->in.len < c->in.max)
+		want |= EV_READ;
+	if (c->out.len > 0)
+		want |= EV_WRITE;
+	spoa_buf_trim(&c->in);
+	spoa_buf_trim(&c->out);
+	spoa_io_want(c->agent->loop, &c->io, &c->events, c->fd, want);
+}
+
+static void
+spoa_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spoa_conn *c = w->data;
+	int rc;
+
+	if (revents & EV_READ) {
+		rc = spoa_read(c->fd, &c->in, 4 + (size_t)c->agent->max_frame);
+		if (rc < 0) {
+			if (errno != 0 && errno != ECONNRESET)
+				log_debug("spop connection: read: %s", strerror(errno));
+			spoa_conn_free(c);
+			return;
+		}
+		if (rc > 0)
+			ev_timer_again(loop, &c->idle);
+	}
+	if (spoa_conn_pump(c) < 0) {
+		spoa_conn_free(c);
+		return;
+	}
+	spoa_conn_update(c);
+}
+
+static void
+spoa_conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct spoa_conn *c = w->data;
+
+	log_debug("spop connection idle for %.0fs: closing", c->agent->idle_timeout);
+	spoa_conn_free(c);
+}
+
+static void
+spoa_conn_new(struct spoa *a, int fd)
+{
+	struct spoa_conn *c;
+	int one = 1;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("spop connection: out of memory");
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	c->agent = a;
+	/* Two frames in, room for the session's back-pressure rule out. */
+	buf_init(&c->in, 2 * (4 + (size_t)a->max_frame));
+	buf_init(&c->out, 4 * (4 + (size_t)a->max_frame));
+	spop_session_init(&c->sess, a->max_frame, spoa_on_message, a,
+	    &a->stats.spop);
+	ev_io_init(&c->io, spoa_conn_cb, fd, 0);
+	c->io.data = c;
+	ev_init(&c->idle, spoa_conn_idle_cb);
+	c->idle.repeat = a->idle_timeout;
+	c->idle.data = c;
+	ev_timer_again(a->loop, &c->idle);
+	SPOA_LIST_INSERT(a->conns, c);
+	a->stats.connections_total++;
+	a->stats.connections_active++;
+	spoa_conn_update(c);
+}
+
+/* --- control connections ----------------------------------------------- */
+
+static void
+spoa_ctl_free(struct spoa_ctl *k)
+{
+	struct spoa *a = k->agent;
+
+	ev_io_stop(a->loop, &k->io);
+	close(k->fd);
+	buf_fini(&k->in);
+	buf_fini(&k->out);
+	SPOA_LIST_REMOVE(a->ctls, k);
+	a->nctls--;
+	free(k);
+}
+
+/* Answers the whole lines read so far and writes. -1: close now. */
+static int
+spoa_ctl_pump(struct spoa_ctl *k)
+{
+	struct spoa *a = k->agent;
+	size_t used;
+
+	for (;;) {
+		if (!k->closing && k->in.len > 0) {
+			if (control_feed(a->tokens, &a->stats, spoa_now_ms(),
+			    k->in.p, k->in.len, &k->out, SPOA_CTL_OUT_HIGH,
+			    &used) == CONTROL_CLOSE)
+				k->closing = true;
+			buf_consume(&k->in, used);
+		}
+		if (spoa_write(k->fd, &k->out) < 0)
+			return -1;
+		if (k->out.len > 0)
+			return 0;
+		if (k->closing)
+			return -1;
+		/* Out drained: loop only if back-pressure left whole lines. */
+		if (k->in.len == 0 || memchr(k->in.p, '\n', k->in.len) == NULL)
+			return 0;
+	}
+}
+
+static void
+spoa_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spoa_ctl *k = w->data;
+	int want = 0;
+
+	if (revents & EV_READ) {
+		if (spoa_read(k->fd, &k->in, SPOA_CTL_IN_MAX) < 0) {
+			/* Half-closed: still answer what was sent, then close. */
+			if (errno != 0 || spoa_ctl_pump(k) < 0 || k->out.len == 0) {
+				spoa_ctl_free(k);
+				return;
+			}
+			k->closing = true;
+		}
+	}
+	if (spoa_ctl_pump(k) < 0) {
+		spoa_ctl_free(k);
+		return;
+	}
+	if (!k->closing && k->in.len < k->in.max && k->out.len <= SPOA_CTL_OUT_HIGH)
+		want |= EV_READ;
+	if (k->out.len > 0)
+		want |= EV_WRITE;
+	spoa_buf_trim(&k->in);
+	spoa_buf_trim(&k->out);
+	spoa_io_want(loop, &k->io, &k->events, k->fd, want);
+}
+
+static void
+spoa_ctl_new(struct spoa *a, int fd)
+{
+	struct spoa_ctl *k;
+
+	if (a->nctls >= SPOA_CTL_MAX_CONNS ||
+	    (k = calloc(1, sizeof(*k))) == NULL) {
+		log_warn("control: refusing a connection (%zu open)", a->nctls);
+		close(fd);
+		return;
+	}
+	k->fd = fd;
+	k->agent = a;
+	buf_init(&k->in, SPOA_CTL_IN_MAX);
+	buf_init(&k->out, a->ctl_out_max);
+	ev_io_init(&k->io, spoa_ctl_cb, fd, 0);
+	k->io.data = k;
+	SPOA_LIST_INSERT(a->ctls, k);
+	a->nctls++;
+	spoa_io_want(a->loop, &k->io, &k->events, fd, EV_READ);
+}
+
+/* --- listeners --------------------------------------------------------- */
+
+static void
+spoa_accept(struct spoa *a, ev_io *lio, ev_timer *pause, const char *what,
+    void (*on_new)(struct spoa *, int))
+{
+	int fd;
+
+	for (;;) {
+		fd = accept4(lio->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			on_new(a, fd);
+			continue;
+		}
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;
+		case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+		case EWOULDBLOCK:
+#endif
+			return;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			/* The socket stays readable: pause, or the loop spins. */
+			log_warn("%s: accept: %s; pausing accepts for %.0f ms",
+			    what, strerror(errno), SPOA_ACCEPT_PAUSE * 1000);
+			ev_io_stop(a->loop, lio);
+			ev_timer_set(pause, SPOA_ACCEPT_PAUSE, 0.);
+			ev_timer_start(a->loop, pause);
+			return;
+		default:
+			log_warn("%s: accept: %s", what, strerror(errno));
+			return;
+		}
+	}
+}
+
+static void
+spoa_spop_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spoa *a = w->data;
+
+	spoa_accept(a, w, &a->spop_pause, "spop", spoa_conn_new);
+}
+
+static void
+spoa_ctl_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct spoa *a = w->data;
+
+	spoa_accept(a, w, &a->ctl_pause, "control", spoa_ctl_new);
+}
+
+static void
+spoa_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_io *lio = w->data;
+
+	ev_io_start(loop, lio);
+}
+
+/* --- shutdown ---------------------------------------------------------- */
+
+static void
+spoa_unlink_unix(const struct addr *ad)
+{
+	if (addr_is_unix(ad))
+		(void)unlink(((const struct sockaddr_un *)&ad->ss)->sun_path);
+}
+
+static void
+spoa_stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+spoa_stop(struct spoa *a, int signum)
+{
+	struct spoa_conn *c, *cn;
+
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	log_notice("signal %d: stopping", signum);
+	ev_io_stop(a->loop, &a->spop_lio);
+	ev_io_stop(a->loop, &a->ctl_lio);
+	ev_timer_stop(a->loop, &a->spop_pause);
+	ev_timer_stop(a->loop, &a->ctl_pause);
+	close(a->spop_lio.fd);
+	close(a->ctl_lio.fd);
+	spoa_unlink_unix(&a->listen_addr);
+	spoa_unlink_unix(&a->ctl_addr);
+	while (a->ctls != NULL)
+		spoa_ctl_free(a->ctls);
+	if (a->conns == NULL) {
+		ev_break(a->loop, EVBREAK_ALL);
+		return;
+	}
+	for (c = a->conns; c != NULL; c = cn) {
+		cn = c->next;
+		spop_session_disconnect(&c->sess, 0, "agent shutting down", &c->out);
+		if (spoa_write(c->fd, &c->out) < 0 || c->out.len == 0)
+			spoa_conn_free(c);	/* may break the loop */
+		else
+			spoa_conn_update(c);
+	}
+	ev_timer_init(&a->stop_timer, spoa_stop_timer_cb, SPOA_STOP_GRACE, 0.);
+	ev_timer_start(a->loop, &a->stop_timer);
+}
+
+static void
+spoa_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	spoa_stop(w->data, w->signum);
+}
+
+static void
+spoa_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	log_flush();
+}
+
+/* --- main -------------------------------------------------------------- */
+
+static void
+spoa_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: hacme-spoa --listen ADDR --control ADDR [options]\n"
+	    "  --listen ADDR           where HAProxy connects (SPOP), e.g. 127.0.0.1:12345\n"
+	    "  --control ADDR          control socket, e.g. unix@/run/hacme/agent.sock\n"
+	    "  --max-tokens N          pending challenges held at most (default %d)\n"
+	    "  --log-level L           error, warning, notice (default), info, debug\n"
+	    "  --control-allow-remote  allow a tcp control socket on a non-loopback address\n"
+	    "  --control-mode OCTAL    mode of a unix control socket (default 0600)\n"
+	    "  --max-frame-size N      largest SPOP frame accepted, %d..%d (default %d)\n"
+	    "  --idle-timeout SECONDS  close an SPOP connection idle this long (default %.0f)\n"
+	    "  --help, --version\n"
+	    "ADDR: unix@PATH, ipv4@HOST:PORT, ipv6@[HOST]:PORT, unix:PATH, tcp:HOST:PORT, HOST:PORT\n",
+	    TOKENS_DEFAULT_MAX, SPOP_MIN_FRAME, 1 << 20, SPOP_DEFAULT_FRAME,
+	    SPOA_IDLE_DEFAULT);
+}
+
+static int
+spoa_die(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hacme-spoa: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	return 1;
+}
+
+static bool
+spoa_parse_ulong(const char *s, int base, unsigned long lo, unsigned long hi,
+    unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s == '\0' || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, base);
+	if (errno || *end != '\0' || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static int
+spoa_listen(struct spoa *a, const struct addr *ad, mode_t mode, ev_io *lio,
+    ev_timer *pause, void (*cb)(struct ev_loop *, ev_io *, int))
+{
+	int fd = addr_listen(ad, SPOA_BACKLOG, mode);
+
+	if (fd < 0)
+		return -1;
+	ev_io_init(lio, cb, fd, EV_READ);
+	lio->data = a;
+	ev_io_start(a->loop, lio);
+	ev_init(pause, spoa_pause_cb);
+	pause->data = lio;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "max-tokens", required_argument, NULL, 't' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "control-allow-remote", no_argument, NULL, 'R' },
+		{ "control-mode", required_argument, NULL, 'm' },
+		{ "max-frame-size", required_argument, NULL, 'f' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct spoa agent;
+	struct spoa *a = &agent;
+	const char *listen_s = NULL, *ctl_s = NULL;
+	enum log_level level = LOG_LVL_NOTICE;
+	unsigned long max_tokens = TOKENS_DEFAULT_MAX, v;
+	unsigned long ctl_mode = 0600, max_frame = SPOP_DEFAULT_FRAME;
+	bool allow_remote = false;
+	char err[256];
+	uint64_t seed;
+	int o;
+
+	a->idle_timeout = SPOA_IDLE_DEFAULT;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'l':
+			listen_s = optarg;
+			break;
+		case 'c':
+			ctl_s = optarg;
+			break;
+		case 't':
+			if (!spoa_parse_ulong(optarg, 10, 1, 10000000, &max_tokens))
+				return spoa_die("--max-tokens '%s': want 1..10000000", optarg);
+			break;
+		case 'L':
+			if (!log_parse_level(optarg, &level))
+				return spoa_die("--log-level '%s': want error, warning, notice, info or debug", optarg);
+			break;
+		case 'R':
+			allow_remote = true;
+			break;
+		case 'm':
+			if (!spoa_parse_ulong(optarg, 8, 0, 0777, &ctl_mode))
+				return spoa_die("--control-mode '%s': want an octal mode such as 0600", optarg);
+			break;
+		case 'f':
+			if (!spoa_parse_ulong(optarg, 10, SPOP_MIN_FRAME, 1 << 20, &max_frame))
+				return spoa_die("--max-frame-size '%s': want 256..1048576", optarg);
+			break;
+		case 'i':
+			if (!spoa_parse_ulong(optarg, 10, 1, 86400, &v))
+				return spoa_die("--idle-timeout '%s': want 1..86400 seconds", optarg);
+			a->idle_timeout = (double)v;
+			break;
+		case 'h':
+			spoa_usage(stdout);
+			return 0;
+		case 'V':
+			printf("hacme-spoa %s\n", HACME_VERSION);
+			return 0;
+		default:
+			spoa_usage(stderr);
+			return 1;
+		}
+	}
+	if (optind != argc)
+		return spoa_die("unexpected argument '%s' (see --help)", argv[optind]);
+	if (listen_s == NULL || ctl_s == NULL)
+		return spoa_die("%s", "--listen and --control are required (see --help)");
+	log_init("hacme-spoa", level);
+	if (addr_parse(&a->listen_addr, listen_s, err, sizeof(err)) < 0)
+		return spoa_die("--listen %s", err);
+	if (addr_parse(&a->ctl_addr, ctl_s, err, sizeof(err)) < 0)
+		return spoa_die("--control %s", err);
+	if (a->listen_addr.master)
+		return spoa_die("--listen '%s': not a master CLI address", listen_s);
+	if (a->ctl_addr.master)
+		return spoa_die("--control '%s': not a master CLI address", ctl_s);
+	if (!addr_is_loopback(&a->ctl_addr)) {
+		if (!allow_remote)
+			return spoa_die("--control '%s' is not a loopback address: whoever "
+			    "reaches the control socket can get certificates issued for "
+			    "every name this HAProxy serves; use a unix socket or "
+			    "127.0.0.1, or add --control-allow-remote", ctl_s);
+		log_warn("WARNING: the control socket %s accepts connections from other "
+		    "hosts (--control-allow-remote): anyone who reaches it can get "
+		    "certificates issued for every name this HAProxy serves; "
+		    "firewall it", ctl_s);
+	}
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	a->max_frame = (uint32_t)max_frame;
+	a->ctl_out_max = (size_t)max_tokens * SPOA_LIST_LINE_MAX + 2 * SPOA_CTL_OUT_HIGH;
+	if ((a->tokens = tokens_new(max_tokens, seed)) == NULL)
+		return spoa_die("%s", "out of memory");
+	if ((a->loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
+		return spoa_die("%s", "cannot start libev");
+
+	/* The SPOP socket holds nothing secret; HAProxy runs as another user. */
+	if (spoa_listen(a, &a->listen_addr, 0666, &a->spop_lio, &a->spop_pause,
+	    spoa_spop_accept_cb) < 0) {
+		fprintf(stderr, "hacme-spoa: --listen %s: cannot listen: %s\n",
+		    listen_s, strerror(errno));
+		return 1;
+	}
+	if (spoa_listen(a, &a->ctl_addr, (mode_t)ctl_mode, &a->ctl_lio,
+	    &a->ctl_pause, spoa_ctl_accept_cb) < 0) {
+		fprintf(stderr, "hacme-spoa: --control %s: cannot listen: %s\n",
+		    ctl_s, strerror(errno));
+		spoa_unlink_unix(&a->listen_addr);
+		return 1;
+	}
+
+	ev_signal_init(&a->sigterm, spoa_signal_cb, SIGTERM);
+	a->sigterm.data = a;
+	ev_signal_start(a->loop, &a->sigterm);
+	ev_signal_init(&a->sigint, spoa_signal_cb, SIGINT);
+	a->sigint.data = a;
+	ev_signal_start(a->loop, &a->sigint);
+	ev_prepare_init(&a->flush, spoa_flush_cb);
+	ev_prepare_start(a->loop, &a->flush);
+
+	log_notice("hacme-spoa %s ready: SPOP on %s, control on %s, max %lu tokens",
+	    HACME_VERSION, listen_s, ctl_s, max_tokens);
+	ev_run(a->loop, 0);
+
+	log_notice("stopped");
+	log_flush();
+	tokens_free(a->tokens);
+	return 0;
+}
