@@ -221,6 +221,7 @@ spoa_on_message(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
 	const char *tok = NULL, *ka, *reqhost = NULL, *verdict;
 	size_t toklen = 0, kalen, reqhost_len = 0;
 	char srcbuf[INET6_ADDRSTRLEN + 64], hostbuf[128], tokbuf[64];
+	enum tokens_match m;
 
 	if (!spop_str_eq(msg->name, msg->name_len, "acme-challenge"))
 		return;
@@ -247,8 +248,8 @@ spoa_on_message(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
 	if (tok == NULL || !token_valid(tok, toklen)) {
 		a->stats.invalid++;
 		verdict = "invalid";
-	} else if (tokens_lookup(a->tokens, tok, toklen, reqhost, reqhost_len,
-	    spoa_now_ms(), &ka, &kalen) == TOKENS_HIT) {
+	} else if ((m = tokens_lookup(a->tokens, tok, toklen, reqhost,
+	    reqhost_len, spoa_now_ms(), &ka, &kalen)) == TOKENS_HIT) {
 		if (spop_ack_set_var_str(ack, SPOP_SCOPE_TXN, "keyauth", 7,
 		    (const uint8_t *)ka, kalen) < 0) {
 			log_warn("challenge answer does not fit in a %" PRIu32
@@ -262,7 +263,7 @@ spoa_on_message(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
 		}
 	} else {
 		a->stats.misses++;
-		verdict = "miss";
+		verdict = m == TOKENS_WRONG_HOST ? "miss (other host)" : "miss";
 	}
 	if (!log_enabled(LOG_LVL_INFO))
 		return;
