@@ -890,13 +890,16 @@ class Lab:
 
         The config sees these environment variables (plus env):
           LAB_DIR      the lab dir
-          STATS_SOCK   unix socket path for `stats socket "${STATS_SOCK}" level admin`
-                       (or give stats_socket=, or put STATS_SOCK in env)
+          STATS_SOCK and HACME_STATS_SOCKET (haproxy-conf/haproxy.cfg's name)
+                       the unix socket path for `stats socket "${...}" level
+                       admin`; give stats_socket=, or set either in env
         Readiness: the stats socket accepts (or ready=...)."""
         env = {k: str(v) for k, v in (env or {}).items()}
         name = self._unique(name)
-        sock = stats_socket or env.get('STATS_SOCK') or self.path(name + '.sock')
+        sock = (stats_socket or env.get('STATS_SOCK') or env.get('HACME_STATS_SOCKET')
+                or self.path(name + '.sock'))
         env.setdefault('STATS_SOCK', sock)
+        env.setdefault('HACME_STATS_SOCKET', sock)
         env.setdefault('LAB_DIR', self.dir)
         full_env = dict(os.environ)
         full_env.update(env)
