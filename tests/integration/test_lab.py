@@ -5,10 +5,11 @@ process the lab started is gone afterwards, and nothing else was touched."""
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lab'))
 import lab as L  # noqa: E402
@@ -40,6 +41,59 @@ def alive(pid):
     except OSError:
         return False
     return st[st.rfind(')') + 2:].split()[0] != 'Z'
+
+
+TLS_CFG = """
+global
+    stats socket "${STATS_SOCK}" level admin
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+
+frontend fe_tls
+    bind 127.0.0.1:"${TLS_PORT}" ssl crt-list "${CRT_LIST}"
+    http-request return status 200 content-type text/plain string "tls ok\\n"
+"""
+
+
+def real_certs(t, lab, pb):
+    """certbot gets an ECDSA and an RSA certificate for one name from
+    pebble (http-01 through the lab's DNS and pebble.http_port); haproxy
+    serves both; tls_probe picks each by signature algorithms; then one is
+    revoked and pebble's management API reports it."""
+    mark = pb.proc.log_mark()
+    name = 'dual.example'
+    ec = lab.certbot(pb, [name], key_type='ecdsa')
+    rsa = lab.certbot(pb, [name], key_type='rsa')
+    t.eq(pb.orders_created(since=mark), 2, 'pebble logged 2 new orders (orders_created)')
+    t.eq(len(pb.issued_serials(since=mark)), 2, 'pebble logged 2 issued serials')
+    t.ok(pb.validations(since=mark) >= 1, 'pebble validated http-01 on pebble.http_port')
+    files = []
+    for label, got in (('ecdsa', ec), ('rsa', rsa)):
+        text = open(got['privkey']).read() + open(got['fullchain']).read()
+        files.append(lab.write('%s.%s.pem' % (name, label), text, 0o600))
+    crt_list = lab.write('certs.list', '\n'.join(files) + '\n')
+    root = lab.write('pebble-root.pem', pb.roots(0))
+    port = lab.port()
+    hp = lab.haproxy(lab.write('tls.cfg', TLS_CFG), env={'TLS_PORT': port, 'CRT_LIST': crt_list})
+    want = {k: L.cert_info(open(g['cert']).read()) for k, g in (('ecdsa', ec), ('rsa', rsa))}
+    for kind, key in (('ecdsa', 'ecdsa-p256'), ('rsa', 'rsa2048')):
+        got = L.tls_probe(port, name, ca=root, only=kind)
+        t.eq((got['serial'], got['key_type']), (want[kind]['serial'], key),
+             'tls_probe only=%s gets the %s certificate by serial' % (kind, key))
+        t.ok(got['verified'] and name in got['sans'],
+             'it verifies against pebble roots/0 for %s (%s)' % (name, got['verify']))
+    t.ok(want['ecdsa']['not_after_ts'] > time.time() + 86400, 'notAfter parsed into a timestamp')
+    st = pb.cert_status(want['rsa']['serial'])
+    t.eq(st and st.get('Status'), 'Valid', 'cert_status of an issued certificate: Valid')
+    lab.certbot_revoke(rsa, reason='keycompromise')
+    st = pb.cert_status(want['rsa']['serial'])
+    t.eq(st and st.get('Status'), 'Revoked', 'cert_status after revoke: Revoked')
+    t.diag('cert-status after revoke: %s' % {k: v for k, v in (st or {}).items() if k != 'Certificate'})
+    hp.stop()
 
 
 def main():
@@ -110,6 +164,12 @@ def main():
             wpid = hm.worker_pid()
             t.ok(wpid != hm.pid and alive(wpid), 'master-worker: worker %d alive' % wpid)
             pids.append(wpid)
+
+            # ---- real pebble certificates (certbot), served by SNI, dual ECDSA/RSA
+            if shutil.which('certbot'):
+                real_certs(t, lab, pb)
+            else:
+                t.skip('real certificates from pebble', 'certbot not installed')
 
             # ---- redis
             r = lab.redis()

@@ -672,10 +672,22 @@ class Pebble:
             raise LabError('pebble directory: HTTP %d' % st)
         return json.loads(body)
 
-    def orders_created(self):
-        """Number of new orders pebble has logged so far (pebble 2.4.0 has
-        no management endpoint that lists orders; this counts its log)."""
-        return self.proc.count_log(r'There are now \d+ orders in the db')
+    def orders_created(self, since=0):
+        """Number of new orders pebble has logged (after log offset since,
+        from self.proc.log_mark()). pebble 2.4.0 has no management endpoint
+        that lists or counts orders; this counts its `Added order` lines."""
+        return self.proc.count_log(r'Added order "', since)
+
+    def issued_serials(self, since=0):
+        """Serials (lower-case hex, as pebble prints them) of the
+        certificates pebble has issued, from its log."""
+        return re.findall(r'Issued certificate serial ([0-9a-f]+) for order',
+                          self.proc.read_log(since))
+
+    def validations(self, since=0):
+        """Number of http-01 validations pebble started (each is three
+        fetches: pebble logs `Starting 3 validations.`)."""
+        return self.proc.count_log(r'Starting \d+ validations', since)
 
     def tail(self):
         return self.proc.tail()
@@ -1061,6 +1073,52 @@ class Lab:
         p.wait_ready(Ready.tcp(listen_port), timeout)
         return p
 
+    # ---- certbot, an independent ACME client for real pebble certificates
+    def certbot(self, pb, names, key_type='ecdsa', extra=(), timeout=120):
+        """Get a real certificate from pebble pb with certbot --standalone
+        answering http-01 on 127.0.0.1:pb.http_port (so nothing else may
+        listen there meanwhile). names: list of names; key_type 'ecdsa'
+        (P-256) or 'rsa' (2048). Returns a dict of paths: cert, chain,
+        fullchain, privkey, and dir (certbot's --config-dir, for revoke()).
+        For tests that need real CA-issued certificates without hacme."""
+        if shutil.which('certbot') is None:
+            raise LabError('certbot not installed (apt-get install certbot)')
+        base = self.path(self._unique('certbot'))
+        argv = ['certbot', 'certonly', '--standalone', '--non-interactive', '--agree-tos',
+                '--register-unsafely-without-email', '--server', pb.directory,
+                '--http-01-port', str(pb.http_port), '--http-01-address', '127.0.0.1',
+                '--config-dir', base + '/conf', '--work-dir', base + '/work',
+                '--logs-dir', base + '/logs', '--cert-name', names[0],
+                '--key-type', key_type] + list(extra)
+        if key_type == 'rsa':
+            argv += ['--rsa-key-size', '2048']
+        for n in names:
+            argv += ['-d', n]
+        env = dict(os.environ, REQUESTS_CA_BUNDLE=pb.ca_bundle)
+        rc, out, err = _run(argv, timeout=timeout, env=env)
+        with open(self.path('certbot.log'), 'a') as f:
+            f.write('$ %s\n[rc %d]\n%s%s' % (' '.join(argv), rc, out, err))
+        if rc != 0:
+            raise LabError('certbot failed (rc %d):\n%s\n%s' % (rc, (out + err)[-3000:], pb.tail()))
+        live = os.path.join(base, 'conf', 'live', names[0])
+        r = {k: os.path.join(live, k + '.pem') for k in ('cert', 'chain', 'fullchain', 'privkey')}
+        r['dir'] = base
+        r['server'] = pb.directory
+        r['ca_bundle'] = pb.ca_bundle
+        return r
+
+    def certbot_revoke(self, got, reason='unspecified', timeout=60):
+        """Revoke a certificate from certbot() with its account."""
+        base = got['dir']
+        argv = ['certbot', 'revoke', '--non-interactive', '--server', got['server'],
+                '--config-dir', base + '/conf', '--work-dir', base + '/work',
+                '--logs-dir', base + '/logs', '--cert-path', got['cert'],
+                '--reason', reason, '--no-delete-after-revoke']
+        rc, out, err = _run(argv, timeout=timeout,
+                            env=dict(os.environ, REQUESTS_CA_BUNDLE=got['ca_bundle']))
+        if rc != 0:
+            raise LabError('certbot revoke failed (rc %d):\n%s' % (rc, (out + err)[-3000:]))
+
     # ---- hacme
     def hacme(self, *args, config=None, env=None, timeout=120):
         """Run $HACME_BUILD/acme/hacme [-c config] args...; returns
@@ -1099,9 +1157,10 @@ class Lab:
 
     def print_tails(self, n=TAIL_LINES):
         logs = [(p.name, p.log_path) for p in self.procs]
-        hl = self.path('hacme.log')
-        if os.path.exists(hl):
-            logs.append(('hacme', hl))
+        for extra in ('hacme', 'certbot'):
+            hl = self.path(extra + '.log')
+            if os.path.exists(hl):
+                logs.append((extra, hl))
         for name, path in logs:
             t = tail(path, n)
             _diag('---- %s (%s), last lines:' % (name, os.path.basename(path)))
