@@ -80,6 +80,7 @@ struct spoa_ctl {
 	int fd;
 	int events;
 	bool closing;		/* no more requests: write, then close */
+	bool eof;		/* the peer sent all it will send */
 	struct spoa *agent;
 	struct spoa_ctl *prev, *next;
 	struct buf in, out;
@@ -416,6 +417,14 @@ spoa_ctl_free(struct spoa_ctl *k)
 	free(k);
 }
 
+/* True when in holds a whole line (or a too-long one) to answer. */
+static bool
+spoa_ctl_has_line(const struct spoa_ctl *k)
+{
+	return k->in.len >= CTL_LINE_MAX ||
+	    (k->in.len > 0 && memchr(k->in.p, '\n', k->in.len) != NULL);
+}
+
 /* Answers the whole lines read so far and writes. -1: close now. */
 static int
 spoa_ctl_pump(struct spoa_ctl *k)
@@ -424,7 +433,7 @@ spoa_ctl_pump(struct spoa_ctl *k)
 	size_t used;
 
 	for (;;) {
-		if (!k->closing && k->in.len > 0) {
+		if (!k->closing && spoa_ctl_has_line(k)) {
 			if (control_feed(a->tokens, &a->stats, spoa_now_ms(),
 			    k->in.p, k->in.len, &k->out, SPOA_CTL_OUT_HIGH,
 			    &used) == CONTROL_CLOSE)
@@ -437,9 +446,9 @@ spoa_ctl_pump(struct spoa_ctl *k)
 			return 0;
 		if (k->closing)
 			return -1;
-		/* Out drained: loop only if back-pressure left whole lines. */
-		if (k->in.len == 0 || memchr(k->in.p, '\n', k->in.len) == NULL)
-			return 0;
+		/* Out drained: go on only if back-pressure left whole lines. */
+		if (!spoa_ctl_has_line(k))
+			return k->eof ? -1 : 0;
 	}
 }
 
@@ -449,21 +458,20 @@ spoa_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct spoa_ctl *k = w->data;
 	int want = 0;
 
-	if (revents & EV_READ) {
-		if (spoa_read(k->fd, &k->in, SPOA_CTL_IN_MAX) < 0) {
-			/* Half-closed: still answer what was sent, then close. */
-			if (errno != 0 || spoa_ctl_pump(k) < 0 || k->out.len == 0) {
-				spoa_ctl_free(k);
-				return;
-			}
-			k->closing = true;
+	if ((revents & EV_READ) && spoa_read(k->fd, &k->in, SPOA_CTL_IN_MAX) < 0) {
+		if (errno != 0) {
+			spoa_ctl_free(k);
+			return;
 		}
+		/* Half-closed (`... | socat`): still answer every line sent. */
+		k->eof = true;
 	}
 	if (spoa_ctl_pump(k) < 0) {
 		spoa_ctl_free(k);
 		return;
 	}
-	if (!k->closing && k->in.len < k->in.max && k->out.len <= SPOA_CTL_OUT_HIGH)
+	if (!k->closing && !k->eof && k->in.len < k->in.max &&
+	    k->out.len <= SPOA_CTL_OUT_HIGH)
 		want |= EV_READ;
 	if (k->out.len > 0)
 		want |= EV_WRITE;

@@ -195,6 +195,23 @@ def run(cfg_name):
         t.eq(tcp_ctl.ctl('PING'), ['PONG'], 'a tcp --control on 127.0.0.1 is accepted')
         tcp_ctl.stop()
 
+        # a scripted client (`... | socat`) sends everything, then half-closes
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(10)
+        c.connect(agent.control_path)
+        c.sendall(b'STATS\n' * 1000 + b'PING\n')
+        c.shutdown(socket.SHUT_WR)
+        data = b''
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            data += b
+        c.close()
+        t.ok(data.count(b'\nEND\n') == 1000 and data.endswith(b'END\nPONG\n'),
+             'half-closed control client: all 1001 requests answered (%d bytes), then closed'
+             % len(data))
+
         # --- haproxy through the shipped config ------------------------
         http_port, https_port = lab.port(), lab.port()
         sock = lab.path('admin.sock')
