@@ -212,6 +212,34 @@ def run(cfg_name):
              'half-closed control client: all 1001 requests answered (%d bytes), then closed'
              % len(data))
 
+        # out of fds: accept pauses, logs, and serves again once fds free up
+        lim_port, lim_ctl = lab.port(), lab.path('lim.ctl')
+        lim = lab.spawn('agent-fdlimit', ['prlimit', '--nofile=16', exe('spoa/hacme-spoa'),
+                                          '--listen', '127.0.0.1:%d' % lim_port,
+                                          '--control', 'unix@' + lim_ctl],
+                        ready=r'ready: SPOP')
+        socks = []
+        for _ in range(24):
+            c = socket.create_connection(('127.0.0.1', lim_port), timeout=5)
+            c.sendall(haproxy_hello())
+            socks.append(c)
+        lim.wait_log(r'accept: Too many open files; pausing')
+        t.ok(lim.alive(), 'out of file descriptors: the agent logs it and keeps running')
+        answered = 0
+        for c in socks[:5]:
+            try:
+                answered += recv_frame(c)[0] == 101
+            except (OSError, LabError):
+                pass
+        t.eq(answered, 5, 'connections accepted before the limit are served')
+        for c in socks:
+            c.close()
+        c = socket.create_connection(('127.0.0.1', lim_port), timeout=5)
+        c.sendall(haproxy_hello())
+        t.eq(recv_frame(c)[0], 101, 'once fds are free again a new connection is served')
+        c.close()
+        lim.stop()
+
         # --- haproxy through the shipped config ------------------------
         http_port, https_port = lab.port(), lab.port()
         sock = lab.path('admin.sock')
