@@ -208,17 +208,20 @@ cert {name}
         if not self.check(rc == 0, 'hacme issued and deployed the certificate',
                           'hacme issue exited %d' % rc):
             return False
+        self.say('pebble: %d order(s), issued serial(s) %s'
+                 % (pb.orders_created(), ', '.join(pb.issued_serials()) or 'none'))
         return True
 
     def served(self):
         self.step('HAProxy serves the new certificate by SNI, without a reload')
-        info = L.tls_probe(self.https_port, NAME)
+        root = self.lab.write('pebble-root.pem', self.pebble.roots(0))
+        info = L.tls_probe(self.https_port, NAME, ca=root)
         self.say('openssl s_client -servername %s: serial %s, subject %s, SAN %s, notAfter %s, key %s'
                  % (NAME, info['serial'], info['subject'], ','.join(info['sans']),
                     info['not_after'], info['key_type']))
-        self.say('issuer: %s' % info['issuer'])
+        self.say('issuer: %s; verify against pebble roots/0: %s' % (info['issuer'], info['verify']))
         inter = L.cert_info(self.pebble.intermediates(0))
-        ok = self.check(NAME in info['sans'] and info['issuer'] == inter['subject'],
+        ok = self.check(NAME in info['sans'] and info['issuer'] == inter['subject'] and info['verified'],
                         'the certificate for %s from pebble is served' % NAME,
                         'HAProxy does not serve a pebble certificate for %s' % NAME)
         pid = self.hap.info().get('Pid')

@@ -225,15 +225,22 @@ class Ready:
     def unix(path):
         return Ready('unix', path)
 
+    @staticmethod
+    def listen(port):
+        """The process itself has a TCP socket listening on 127.0.0.1:port
+        (seen in /proc, without connecting: no noise in its log/stats)."""
+        return Ready('listen', port)
+
     def describe(self):
         return {'log': 'log line /%s/', 'tcp': 'TCP 127.0.0.1:%s accepting',
-                'unix': 'unix socket %s connectable'}[self.kind] % (self.arg,)
+                'unix': 'unix socket %s connectable',
+                'listen': 'a listening socket on 127.0.0.1:%s'}[self.kind] % (self.arg,)
 
 
 def _norm_ready(ready):
     if ready is None:
         return []
-    if isinstance(ready, (list, tuple)) and not (len(ready) == 2 and ready[0] in ('log', 'tcp', 'unix')):
+    if isinstance(ready, (list, tuple)) and not (len(ready) == 2 and ready[0] in ('log', 'tcp', 'unix', 'listen')):
         out = []
         for r in ready:
             out.extend(_norm_ready(r))
@@ -332,8 +339,16 @@ class Proc:
                 wait_until(lambda: tcp_accepting(r.arg), timeout, r.describe(), self)
             elif r.kind == 'unix':
                 wait_until(lambda: unix_connectable(r.arg), timeout, r.describe(), self)
+            elif r.kind == 'listen':
+                want = '127.0.0.1:%d' % int(r.arg)
+                wait_until(lambda: want in listening_addresses(self.session_pids()),
+                           timeout, r.describe(), self)
             else:
                 wait_until(r.arg, timeout, 'readiness check %r' % r.arg, self)
+
+    def session_pids(self):
+        """The leader and every live process of its session."""
+        return sorted(set([self.pid] + _session_members(self.pid)))
 
     def kill(self, sig):
         """Send sig to the process (leader only), e.g. SIGUSR2, SIGHUP."""
@@ -1002,15 +1017,14 @@ class Lab:
             '-dns01', '127.0.0.1:%d' % pb.dns_port,
             '-management', '127.0.0.1:%d' % pb.challtestsrv_mgmt_port,
             '-defaultIPv6', '', '-defaultIPv4', '127.0.0.1'],
-            ready=[Ready.tcp(pb.challtestsrv_mgmt_port),
-                   Ready.log(r'Starting challenge servers')], timeout=timeout)
+            ready=[Ready.listen(pb.challtestsrv_mgmt_port)], timeout=timeout)
         penv = {'PEBBLE_VA_NOSLEEP': '1'}
         penv.update(env or {})
         pb.env = penv
         pb.proc = self.spawn('pebble', ['pebble', '-config', pb.config_path,
                                         '-dnsserver', '127.0.0.1:%d' % pb.dns_port],
                              env=penv,
-                             ready=[Ready.tcp(pb.listen_port), Ready.tcp(pb.mgmt_port)],
+                             ready=[Ready.listen(pb.listen_port), Ready.listen(pb.mgmt_port)],
                              timeout=timeout)
         pb.directory = 'https://127.0.0.1:%d/dir' % pb.listen_port
         pb.mgmt = 'https://127.0.0.1:%d' % pb.mgmt_port
@@ -1032,7 +1046,7 @@ class Lab:
                                  '--protected-mode', 'yes', '--daemonize', 'no'] + list(args),
                        cls=Redis)
         p.port = port
-        p.wait_ready([Ready.tcp(port), lambda: _redis_ping(p)], timeout)
+        p.wait_ready([Ready.listen(port), lambda: _redis_ping(p)], timeout)
         return p
 
     # ---- hacme-spoa
@@ -1066,11 +1080,10 @@ class Lab:
         p.control = control
         p.control_path = control_path
         p.control_port = control_port
-        if control_path:
-            p.wait_ready(Ready.unix(control_path), timeout)
-        else:
-            p.wait_ready(Ready.tcp(control_port), timeout)
-        p.wait_ready(Ready.tcp(listen_port), timeout)
+        # /proc, not a connection: a probe would show in the agent's STATS
+        p.wait_ready([Ready.listen(listen_port),
+                      Ready.unix(control_path) if control_path else Ready.listen(control_port)],
+                     timeout)
         return p
 
     # ---- certbot, an independent ACME client for real pebble certificates
