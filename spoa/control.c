@@ -9,7 +9,7 @@
 #include "common/ctl.h"
 #include "common/token.h"
 
-#define CONTROL_MAX_WORDS 5	/* ADD token keyauth ttl host */
+#define CONTROL_MAX_WORDS CTL_WORDS_MAX	/* more than any verb takes: usage errors */
 
 static const char *const control_verbs[] = {
 	"ADD", "DEL", "LIST", "STATS", "PING",
