@@ -920,17 +920,30 @@ agentctl_ping(struct agentctl *set, void (*cb)(void *arg, const char *err), void
 	return actl_broadcast(set, ACTL_PING, "PING\n", 5, cb, arg);
 }
 
+/* A LIST or STATS of one agent. */
 static int
-actl_query(struct agentctl_agent *a, enum actl_kind kind, struct actl_op **opp)
+actl_query(struct agentctl_agent *a, enum actl_kind kind,
+    void (*kv_cb)(void *, const char *, const struct agentctl_kv *, size_t),
+    void (*list_cb)(void *, const char *, const struct agentctl_entry *, size_t),
+    void *arg)
 {
 	struct actl_op *op;
 
-	if ((op = actl_op_new(a->set, kind, NULL)) == NULL) {
+	if (kv_cb == NULL && list_cb == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if ((op = actl_op_new(a->set, kind, arg)) == NULL) {
 		errno = ENOMEM;
 		return -1;
 	}
 	op->pending = 1;
-	*opp = op;
+	op->kv_cb = kv_cb;
+	op->list_cb = list_cb;
+	if (kind == ACTL_STATS)
+		actl_enqueue(a, kind, op, "STATS\n", 6);
+	else
+		actl_enqueue(a, kind, op, "LIST\n", 5);
 	return 0;
 }
 
@@ -939,18 +952,7 @@ agentctl_stats(struct agentctl_agent *a,
     void (*cb)(void *arg, const char *err, const struct agentctl_kv *kv, size_t n),
     void *arg)
 {
-	struct actl_op *op;
-
-	if (cb == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (actl_query(a, ACTL_STATS, &op) < 0)
-		return -1;
-	op->kv_cb = cb;
-	op->arg = arg;
-	actl_enqueue(a, ACTL_STATS, op, "STATS\n", 6);
-	return 0;
+	return actl_query(a, ACTL_STATS, cb, NULL, arg);
 }
 
 int
@@ -958,16 +960,5 @@ agentctl_list(struct agentctl_agent *a,
     void (*cb)(void *arg, const char *err, const struct agentctl_entry *e, size_t n),
     void *arg)
 {
-	struct actl_op *op;
-
-	if (cb == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (actl_query(a, ACTL_LIST, &op) < 0)
-		return -1;
-	op->list_cb = cb;
-	op->arg = arg;
-	actl_enqueue(a, ACTL_LIST, op, "LIST\n", 5);
-	return 0;
+	return actl_query(a, ACTL_LIST, NULL, cb, arg);
 }
