@@ -1,0 +1,102 @@
+/* config.h - hacme's configuration file (DESIGN.md "Config file"):
+ * HAProxy-style sections (global, ca NAME, cert NAME) of keyword lines,
+ * '#' comments, double-quoted values with \" and \\ escapes.
+ *
+ * Pure: no I/O but reading the file, no OpenSSL, no libcurl. The whole file
+ * is checked before anything is returned, so a caller (SIGHUP) can keep its
+ * old config on any error. Errors are one line:
+ *   "hacme.cfg:12: unknown keyword 'domain' in cert section (did you mean 'domains'?)"
+ *   "hacme.cfg:7: key 'ecdsa-p521': use ecdsa-p256, ecdsa-p384, rsa2048, rsa3072 or rsa4096"
+ *   "hacme.cfg:14: '*.example.com': http-01 cannot validate wildcards" */
+#ifndef HACME_CONFIG_H
+#define HACME_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "acme/keytype.h"
+
+#define CONFIG_ERR_MAX 512	/* an err buffer of this size is never cut */
+#define CONFIG_FILE_MAX (4 * 1024 * 1024)
+#define CONFIG_NAME_MAX 253	/* a DNS name; section names too */
+#define CONFIG_DOMAINS_MAX 100	/* names in one certificate (Let's Encrypt's limit) */
+#define CONFIG_KEYS_MAX 2	/* key types of one certificate: a dual certificate */
+
+struct config_ca {
+	char *name;		/* section name */
+	char *directory;	/* https URL (required) */
+	char **contact;		/* "mailto:..." URLs; may repeat or list several */
+	size_t ncontact;
+	char *ca_bundle;	/* NULL: the system's trust store */
+	enum keytype account_key;	/* default KEYTYPE_EC_P256 */
+	char *eab_kid, *eab_hmac_key;	/* both or neither */
+	int line;		/* of the section header */
+};
+
+struct config_cert {
+	char *name;		/* section name: certs/<name>/, <cert-dir>/<name>.pem */
+	char **domains;		/* lower-cased; default: the section name alone */
+	size_t ndomains;
+	enum keytype keys[CONFIG_KEYS_MAX];	/* default { KEYTYPE_EC_P256 } */
+	size_t nkeys;		/* 1, or 2 (one ECDSA and one RSA) */
+	const struct config_ca *ca;	/* resolved: never NULL */
+	char *profile;		/* NULL: the CA's default */
+	char *preferred_chain;	/* NULL: the CA's default chain */
+	bool reuse_key;		/* default false: a new key per certificate */
+	bool preflight;		/* default true */
+	bool implicit;		/* made by config_cert_for_name, not in the file */
+	int line;
+};
+
+struct config {
+	char *file;		/* as given to config_load */
+	/* global */
+	char *state_dir;	/* default "/var/lib/hacme" */
+	char **runtime_apis;	/* addresses (common/addr.h syntax, checked) */
+	size_t nruntime_apis;
+	char *crt_list;		/* NULL when not set */
+	char *cert_dir;		/* NULL: "<state-dir>/haproxy" */
+	char **tls_checks;	/* addresses */
+	size_t ntls_checks;
+	char **agents;		/* addresses; none: `run` starts its own */
+	size_t nagents;
+	char *spoa_listen;	/* default "127.0.0.1:12345" */
+	unsigned concurrency;	/* 1..10000, default 32 */
+	int preflight_port;	/* 1..65535, default 80 */
+	char *preflight_connect;	/* "HOST:PORT" or NULL */
+	char *metrics_listen;	/* NULL: off */
+	char *reload_command;	/* NULL: none */
+	char *log_level;	/* NULL: "info" */
+	struct config_ca *cas;
+	size_t ncas;
+	struct config_cert *certs;
+	size_t ncerts;
+};
+
+/* Reads and checks path. 0, or -1 with err "FILE:LINE: what; the fix" (or
+ * "FILE: No such file or directory"). On failure c is left empty (safe to
+ * config_free). */
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* Same, from text; file is used in messages. */
+int config_parse(struct config *c, const char *file, const char *text, size_t len,
+    char *err, size_t errlen);
+void config_free(struct config *c);
+
+const struct config_cert *config_find_cert(const struct config *c, const char *name);
+const struct config_ca *config_find_ca(const struct config *c, const char *name);
+
+/* The certificate a NAME on the command line means (DESIGN.md): the cert
+ * section of that name, else a one-name certificate for name from the
+ * default CA (the only ca section). *out is owned by c afterwards when it
+ * is implicit (c keeps a list; freed by config_free). NULL with err (name
+ * not a valid DNS name, a wildcard, or several ca sections and none
+ * chosen). */
+const struct config_cert *config_cert_for_name(struct config *c, const char *name,
+    char *err, size_t errlen);
+
+/* True for a DNS name hacme can order through http-01: 1..253 chars,
+ * labels 1..63 of [a-z0-9-] (no leading/trailing '-'), at least two
+ * labels, or an IPv4/IPv6 literal. why names the problem on false. */
+bool config_name_valid(const char *name, char *why, size_t whylen);
+
+#endif
