@@ -645,6 +645,10 @@ def unix_request(path, data, timeout=5):
         s.close()
 
 
+class Stack:
+    """agent + HAProxy; see Lab.stack()."""
+
+
 class Pebble:
     """pebble + pebble-challtestsrv; see Lab.pebble()."""
 
@@ -1144,6 +1148,73 @@ class Lab:
         with open(self.path('hacme.log'), 'a') as f:
             f.write('$ %s\n[rc %d]\n%s%s' % (' '.join(argv), rc, out, err))
         return rc, out, err
+
+    # ---- the whole hacme path: agent + HAProxy with the shipped haproxy-conf
+    def stack(self, http_port=None, agent=True, agent_port=None, name='haproxy',
+              agent_log_level='info'):
+        """hacme-spoa (unless agent=False: then HAProxy's agent backend
+        points to agent_port, where `hacme` may start its own) and HAProxy
+        with haproxy-conf/haproxy.cfg: challenges on 127.0.0.1:http_port
+        (give pebble's http_port), TLS on .https_port with the crt-list
+        .crt_list (fallback certificate first), runtime API .stats_sock.
+        Returns a Stack with .hap, .agent (or None), .agent_port and the
+        ports and paths above."""
+        conf = os.path.join(SRC, 'haproxy-conf')
+        st = Stack()
+        st.agent = self.agent(log_level=agent_log_level) if agent else None
+        st.agent_port = st.agent.listen_port if agent else (agent_port or self.port())
+        certs = self.path(self._unique('certs'))
+        rc, out, err = _run([os.path.join(conf, 'make-fallback-cert.sh'), certs], timeout=60)
+        if rc != 0:
+            raise LabError('make-fallback-cert.sh failed:\n%s%s' % (out, err))
+        st.cert_dir = certs
+        st.crt_list = os.path.join(certs, 'certs.list')
+        st.http_port = http_port or self.port()
+        st.https_port = self.port()
+        st.stats_sock = self.path(self._unique(name) + '-admin.sock')
+        st.env = {
+            'HACME_HTTP_BIND': '127.0.0.1:%d' % st.http_port,
+            'HACME_HTTPS_BIND': '127.0.0.1:%d' % st.https_port,
+            'HACME_CRT_LIST': st.crt_list,
+            'HACME_SPOE_CONF': os.path.join(conf, 'spoe-acme.conf'),
+            'HACME_AGENT_ADDR': '127.0.0.1:%d' % st.agent_port,
+            'HACME_AGENT_CHECK_INTER': '200ms',
+            'HACME_STATS_SOCKET': st.stats_sock,
+            'HACME_APP_ADDR': '127.0.0.1:%d' % self.port(),
+        }
+        st.hap = self.haproxy(os.path.join(conf, 'haproxy.cfg'), env=st.env, name=name)
+        return st
+
+    def hacme_config(self, pb, stack=None, certs=(), glob=(), ca=(), name='hacme.cfg',
+                     agents=None, ca_name='pebble'):
+        """Writes a hacme config for pebble pb and stack: global state-dir
+        (in the lab), the stack's runtime API, crt-list, cert-dir and agent
+        (agents=[] for none: `hacme` then starts its own), preflight-connect
+        to the stack's :80; one `ca` section; certs is a list of (name,
+        [keyword lines]). glob and ca add lines. Returns the path; the
+        state dir is <path>.state."""
+        path = self.path(name)
+        lines = ['global', '    state-dir %s.state' % path]
+        if stack is not None:
+            lines += ['    runtime-api unix@%s' % stack.stats_sock,
+                      '    crt-list %s' % stack.crt_list,
+                      '    cert-dir %s' % stack.cert_dir,
+                      '    tls-check 127.0.0.1:%d' % stack.https_port,
+                      '    preflight-connect 127.0.0.1:%d' % stack.http_port,
+                      '    spoa-listen 127.0.0.1:%d' % stack.agent_port]
+            if agents is None and stack.agent is not None:
+                agents = [stack.agent.control]
+        for a in agents or ():
+            lines.append('    agent %s' % a)
+        lines += ['    ' + l for l in glob]
+        lines += ['ca %s' % ca_name, '    directory %s' % pb.directory,
+                  '    ca-bundle %s' % pb.ca_bundle, '    contact mailto:ops@example.com']
+        lines += ['    ' + l for l in ca]
+        for cname, kw in certs:
+            lines.append('cert %s' % cname)
+            lines += ['    ' + l for l in kw]
+        self.write(name, '\n'.join(lines) + '\n')
+        return path
 
     # ---- shutdown
     def close(self):
