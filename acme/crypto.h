@@ -26,7 +26,8 @@ struct crypto_key;		/* a private key (EVP_PKEY) */
 /* A new key. NULL on failure. */
 struct crypto_key *crypto_key_generate(enum keytype t, char *err, size_t errlen);
 /* A private key from PEM (PKCS#8, or traditional EC/RSA); only the types of
- * keytype.h are accepted. NULL on failure. */
+ * keytype.h are accepted (P-256, P-384, RSA of exactly 2048, 3072 or 4096
+ * bits); an encrypted key is refused, never prompted for. NULL on failure. */
 struct crypto_key *crypto_key_from_pem(const char *pem, size_t len, char *err, size_t errlen);
 /* PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), malloc'd, NUL-terminated;
  * *len without the NUL. The caller wipes (OPENSSL_cleanse-like: use
@@ -36,6 +37,8 @@ enum keytype crypto_key_type(const struct crypto_key *k);
 void crypto_key_free(struct crypto_key *k);
 /* Overwrites len bytes with zeros, then free(). NULL is a no-op. */
 void crypto_wipe_free(void *p, size_t len);
+/* Overwrites len bytes with zeros (not optimized away). */
+void crypto_wipe(void *p, size_t len);
 
 /* JWS algorithm for the key: "ES256", "ES384" or "RS256". */
 const char *crypto_key_alg(const struct crypto_key *k);
@@ -49,6 +52,14 @@ int crypto_sign(const struct crypto_key *k, const void *data, size_t len,
  * *crv = NULL. Fixed-size coordinates (32/48 bytes), n and e without
  * leading zero bytes (RFC 7518 section 6). */
 int crypto_key_public(const struct crypto_key *k, char **a, char **b, const char **crv);
+/* The inverse: a public-only key from JWK parameters (base64url; crv NULL
+ * for RSA), of one of the types of keytype.h. It cannot sign, nor be
+ * written as PEM. For thumbprints of keys hacme does not hold (tests: the
+ * RFC 7638 example). NULL on failure. */
+struct crypto_key *crypto_key_from_public(const char *a, const char *b, const char *crv,
+    char *err, size_t errlen);
+/* base64url (no padding) of len bytes, malloc'd, NUL-terminated. */
+char *crypto_b64url(const void *data, size_t len);
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[32]);
 /* HMAC-SHA256 (for EAB, HS256). */
@@ -59,7 +70,8 @@ int crypto_random(void *buf, size_t len);
 
 /* A PKCS#10 CSR for names (DNS names, or IP address literals as IP SANs),
  * signed with k (SHA-256), subject empty but for CN = names[0] when it is
- * at most 64 characters. DER, base64url-encoded, malloc'd. */
+ * a DNS name of at most 64 characters (an IP address is never the CN).
+ * DER, base64url-encoded, malloc'd. */
 char *crypto_csr_b64url(const struct crypto_key *k, const char *const *names, size_t n,
     char *err, size_t errlen);
 
@@ -87,16 +99,21 @@ struct crypto_chain {
 					 * chains to, for preferred-chain */
 };
 /* Splits text (certificates, maybe separated by blank lines or CRLF) into
- * blocks; refuses no certificate, more than CRYPTO_CHAIN_MAX, anything that
- * does not parse as X.509, or a chain whose certificates do not each issue
- * the previous (checked by name and signature). */
+ * blocks; refuses no certificate, more than CRYPTO_CHAIN_MAX, a PEM block
+ * other than CERTIFICATE, anything that does not parse as X.509, or a chain
+ * whose certificates do not each issue the previous (checked by name and
+ * signature). Text outside the blocks is ignored (RFC 7468 section 2). Each
+ * c->pem[i] is the DER the CA sent, re-armoured. On failure c is empty
+ * (crypto_chain_free on it is harmless). */
 int crypto_chain_parse(struct crypto_chain *c, const char *pem, size_t len,
     char *err, size_t errlen);
 void crypto_chain_free(struct crypto_chain *c);
 /* The chain as one text: every block, "\n"-terminated, no blank line. */
 char *crypto_chain_join(const struct crypto_chain *c, size_t *len);
 
-/* Information of one PEM certificate (the first block of pem). */
+/* Information of one PEM certificate (the first CERTIFICATE block of pem;
+ * other blocks before it, e.g. a key, are skipped). On failure ci is
+ * empty. */
 int crypto_cert_info(const char *pem, size_t len, struct crypto_cert_info *ci,
     char *err, size_t errlen);
 /* True when the certificate's public key is k's. */
