@@ -42,7 +42,7 @@ demo: deps build
 	python3 tests/lab/demo.py
 
 bench: deps build
-	bash tests/bench/run.sh
+	bash tests/bench/run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD)

@@ -29,6 +29,9 @@ bool log_parse_level(const char *s, enum log_level *out);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap);
+/* A line whose message is already formatted (no printf on the hot path);
+ * msg[0..len) must be printable (see log_escape); cut when too long. */
+void log_write(enum log_level lvl, const char *msg, size_t len);
 void log_flush(void);
 
 #define log_enabled(lvl) ((lvl) <= log_threshold)

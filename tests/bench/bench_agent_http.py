@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Challenge requests through the real haproxy, three ways, one process, one run:
+
+  agent      /.well-known/acme-challenge/<token>: the shipped haproxy.cfg and
+             spoe-acme.conf unchanged (SPOE NOTIFY to hacme-spoa, set-var
+             txn.acme.keyauth, http-request return)
+  map        /map/acme-challenge/<token>: map() on a map file filled through
+             the runtime API (`add map`), then http-request return of the var
+  stateless  /stateless/acme-challenge/<token>: acme.sh-style
+             `lf-string "%[path,field(4,/)].THUMBPRINT"`
+
+The bench config is the shipped haproxy.cfg with `nbthread 1` added to
+global and the map and stateless rules put in front of the shipped rules in
+fe_http (the agent path still goes through every shipped rule). haproxy and
+hacme-spoa share CPU 0 (the server side), wrk runs on CPU 1 (-t1). wrk asks
+for published tokens in turn (wrk_tokens.lua) and checks every answer.
+Rounds alternate the three paths; each figure is the median over rounds.
+Server CPU per request is haproxy's + the agent's CPU time (from /proc) over
+the requests wrk counted: it stays meaningful when the box is busy.
+
+Environment: HACME_BUILD, BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONNS
+(32), BENCH_TOKENS (1000), BENCH_AGENT_LOG (info). Lines starting with
+SUMMARY are collected by run.sh. Exit status 1 on any wrong answer.
+"""
+
+import base64
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+from lab import Lab, LabError, SRC, http_get, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SECONDS = int(os.environ.get('BENCH_SECONDS', '5'))
+ROUNDS = int(os.environ.get('BENCH_ROUNDS', '3'))
+CONNS = int(os.environ.get('BENCH_CONNS', '32'))
+NTOKENS = int(os.environ.get('BENCH_TOKENS', '1000'))
+AGENT_LOG = os.environ.get('BENCH_AGENT_LOG', 'info')
+WARMUP = 2
+HOST = 'www.example.com'
+TICK = os.sysconf('SC_CLK_TCK')
+
+PATHS = [
+    ('agent', '/.well-known/acme-challenge/'),
+    ('map', '/map/acme-challenge/'),
+    ('stateless', '/stateless/acme-challenge/'),
+]
+
+BENCH_RULES = '''\
+    # --- bench only (tests/bench/bench_agent_http.py): (b) a native map
+    # lookup and (c) the acme.sh stateless answer, ahead of the shipped rules
+    acl bench_map path_beg /map/acme-challenge/
+    acl bench_stateless path_beg /stateless/acme-challenge/
+    http-request set-var(txn.bench_ka) path,field(4,/),map({map}) if bench_map
+    http-request return status 200 content-type text/plain lf-string "%[var(txn.bench_ka)]" if bench_map {{ var(txn.bench_ka) -m found }}
+    http-request return status 404 content-type text/plain string "no such challenge" if bench_map
+    http-request return status 200 content-type text/plain lf-string "%[path,field(4,/)].{thumb}" if bench_stateless
+    # --- the shipped rules
+'''
+
+
+def b64(n):
+    return base64.urlsafe_b64encode(os.urandom(n)).rstrip(b'=').decode()
+
+
+def bench_config(lab, map_path, thumb):
+    """The shipped haproxy.cfg with nbthread 1 and the bench rules."""
+    with open(os.path.join(SRC, 'haproxy-conf', 'haproxy.cfg')) as f:
+        text = f.read()
+    text, n1 = re.subn(r'^global\n', 'global\n    nbthread 1\n', text, flags=re.M)
+    text, n2 = re.subn(r'^(frontend fe_http\n(?:[ \t]*#.*\n)*[ \t]+bind [^\n]*\n)',
+                       lambda m: m.group(1) + BENCH_RULES.format(map=map_path, thumb=thumb),
+                       text, flags=re.M)
+    if n1 != 1 or n2 != 1:
+        raise LabError('haproxy-conf/haproxy.cfg changed shape: no global section or '
+                       'no bind line right after "frontend fe_http"')
+    return lab.write('bench-haproxy.cfg', text)
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        for tid in os.listdir('/proc/%d/task' % pid):
+            with open('/proc/%d/task/%s/stat' % (pid, tid)) as f:
+                st = f.read()
+            rest = st[st.rfind(')') + 2:].split()
+            total += int(rest[11]) + int(rest[12])     # utime, stime
+    return total
+
+
+def pin(pid, cpus):
+    for tid in os.listdir('/proc/%d/task' % pid):
+        os.sched_setaffinity(int(tid), cpus)
+
+
+def server_status(hap):
+    lines = hap.cmd('show stat').splitlines()
+    cols = lines[0][2:].split(',')
+    for l in lines[1:]:
+        f = l.split(',')
+        if f[cols.index('pxname')] == 'be_acme_agent' and f[cols.index('svname')] == 'agent1':
+            return f[cols.index('status')]
+    return None
+
+
+def run_wrk(lab, port, prefix, thumb, tokfile, seconds, wrk_cpu):
+    lua = os.path.join(HERE, 'wrk_tokens.lua')
+    argv = ['wrk', '-t1', '-c%d' % CONNS, '-d%ds' % seconds, '--latency', '-s', lua,
+            'http://127.0.0.1:%d' % port, '--', prefix, HOST, thumb, tokfile]
+    if wrk_cpu is not None:
+        argv = ['taskset', '-c', str(wrk_cpu)] + argv
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r'^RESULT (.*)$', p.stdout, re.M)
+    if p.returncode != 0 or m is None:
+        raise LabError('wrk failed (rc %d):\n%s%s' % (p.returncode, p.stdout, p.stderr))
+    r = {}
+    for kv in m.group(1).split():
+        k, v = kv.split('=')
+        r[k] = float(v)
+    return r
+
+
+def main():
+    ncpu = len(os.sched_getaffinity(0))
+    server_cpus, wrk_cpu = ({0}, 1) if ncpu >= 2 else (None, None)
+    failures = 0
+    with Lab('bench-http') as lab:
+        thumb = b64(32)
+        tokens = [b64(32) for _ in range(NTOKENS)]
+        tokfile = lab.write('tokens.txt', ''.join(t + '\n' for t in tokens))
+        map_path = lab.write('bench.map', '')
+
+        agent = lab.agent(log_level=AGENT_LOG)
+        d = lab.path('certs')
+        subprocess.run([os.path.join(SRC, 'haproxy-conf', 'make-fallback-cert.sh'), d],
+                       check=True, capture_output=True, timeout=60)
+        http_port = lab.port()
+        sock = lab.path('admin.sock')
+        env = {
+            'HACME_HTTP_BIND': '127.0.0.1:%d' % http_port,
+            'HACME_HTTPS_BIND': '127.0.0.1:%d' % lab.port(),
+            'HACME_CRT_LIST': os.path.join(d, 'certs.list'),
+            'HACME_SPOE_CONF': os.path.join(SRC, 'haproxy-conf', 'spoe-acme.conf'),
+            'HACME_AGENT_ADDR': '127.0.0.1:%d' % agent.listen_port,
+            'HACME_STATS_SOCKET': sock,
+            'HACME_APP_ADDR': '127.0.0.1:%d' % lab.port(),
+        }
+        hap = lab.haproxy(bench_config(lab, map_path, thumb), env=env, stats_socket=sock)
+        wait_until(lambda: server_status(hap) == 'UP', 15, 'the agent UP in show stat', hap)
+        if server_cpus is not None:
+            pin(hap.pid, server_cpus)
+            pin(agent.pid, server_cpus)
+
+        # publish: agent over its control socket (with the host), map via the runtime API
+        replies = agent.ctl_many(['ADD %s %s.%s 3600 %s' % (t, t, thumb, HOST) for t in tokens],
+                                 timeout=60)
+        if not all(r == ['OK'] for r in replies):
+            raise LabError('agent ADD failed: %r' % [r for r in replies if r != ['OK']][:3])
+        # a payload must fit in tune.bufsize (16 kB): 50 lines of 131 bytes
+        for i in range(0, NTOKENS, 50):
+            out = hap.cmd('add map %s' % map_path,
+                          payload='\n'.join('%s %s.%s' % (t, t, thumb) for t in tokens[i:i + 50]))
+            if out.strip():
+                raise LabError('add map: %s' % out.strip())
+        m = re.search(r'entry_cnt=(\d+)', hap.cmd('show map'))
+        if m is None or int(m.group(1)) != NTOKENS:
+            raise LabError('the map holds %s entries, not %d' % (m and m.group(1), NTOKENS))
+
+        # every path answers a published token right, the unknown one as it should
+        tok, unknown = tokens[NTOKENS // 2], b64(32)
+        checks = []
+        for name, prefix in PATHS:
+            st, _, body = http_get(http_port, prefix + tok, host=HOST)
+            checks.append(('%s: published token -> 200 key authorization' % name,
+                           (st, body.decode()) == (200, '%s.%s' % (tok, thumb))))
+            st, _, body = http_get(http_port, prefix + unknown, host=HOST)
+            want = 200 if name == 'stateless' else 404   # stateless answers anything
+            checks.append(('%s: unknown token -> %d' % (name, want), st == want))
+        for desc, good in checks:
+            print('%s %s' % ('ok  ' if good else 'FAIL', desc))
+            failures += not good
+
+        print('warm-up: %d s per path' % WARMUP, flush=True)
+        for name, prefix in PATHS:
+            run_wrk(lab, http_port, prefix, thumb, tokfile, WARMUP, wrk_cpu)
+
+        results = {name: [] for name, _ in PATHS}
+        hits0 = agent.stats()['hits']
+        agent_requests = 0
+        for rnd in range(ROUNDS):
+            for name, prefix in PATHS:
+                c0 = cpu_ticks([hap.pid, agent.pid])
+                r = run_wrk(lab, http_port, prefix, thumb, tokfile, SECONDS, wrk_cpu)
+                c1 = cpu_ticks([hap.pid, agent.pid])
+                r['cpu_us'] = (c1 - c0) / TICK * 1e6 / max(r['requests'], 1)
+                results[name].append(r)
+                if name == 'agent':
+                    agent_requests += r['requests']
+                print('round %d %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU '
+                      '%5.1f us/req  ok %d bad %d non-200 %d socket errors %d'
+                      % (rnd + 1, name, r['rps'], r['p50_us'] / 1e3, r['p99_us'] / 1e3,
+                         r['cpu_us'], r['ok'], r['bad'], r['non200'],
+                         r['err_connect'] + r['err_read'] + r['err_write'] + r['err_timeout']),
+                      flush=True)
+        hits = agent.stats()['hits'] - hits0
+        # wrk does not count the requests still in flight when it stops
+        print('agent STATS hits during the agent runs: %d (wrk counted %d answers)'
+              % (hits, agent_requests))
+
+    med = {}
+    for name, _ in PATHS:
+        rs = results[name]
+        errs = sum(r['bad'] + r['non200'] + r['err_connect'] + r['err_read'] +
+                   r['err_write'] + r['err_timeout'] for r in rs)
+        failures += errs > 0
+        med[name] = {k: statistics.median(r[k] for r in rs)
+                     for k in ('rps', 'p50_us', 'p99_us', 'cpu_us')}
+        med[name]['errors'] = errs
+        med[name]['ok'] = sum(r['ok'] for r in rs)
+    ratio = med['agent']['rps'] / med['map']['rps']
+    added = (med['agent']['p99_us'] - med['map']['p99_us']) / 1e3
+    where = ('haproxy (nbthread 1) + hacme-spoa on CPU 0, wrk -t1 on CPU 1'
+             if server_cpus is not None else 'unpinned (one CPU)')
+    out = ['HTTP through haproxy %s: %s; wrk -c%d, %d tokens, agent --log-level %s,'
+           % (haproxy_version(), where, CONNS, NTOKENS, AGENT_LOG),
+           '  medians of %d rounds x %d s:' % (ROUNDS, SECONDS),
+           '  %-10s %10s %9s %9s %14s %12s %8s'
+           % ('path', 'req/s', 'p50 ms', 'p99 ms', 'server us/req', 'answers ok', 'errors')]
+    for name, _ in PATHS:
+        m = med[name]
+        out.append('  %-10s %10.0f %9.2f %9.2f %14.1f %12d %8d'
+                   % (name, m['rps'], m['p50_us'] / 1e3, m['p99_us'] / 1e3, m['cpu_us'],
+                      m['ok'], m['errors']))
+    out.append('  agent/map req/s: %.2f (target >= 0.70); stateless/map: %.2f'
+               % (ratio, med['stateless']['rps'] / med['map']['rps']))
+    out.append('  p99 added by the agent vs map: %.2f ms (target < 1 ms); server CPU per '
+               'request agent/map: %.2f' % (added, med['agent']['cpu_us'] / med['map']['cpu_us']))
+    print()
+    for l in out:
+        print('SUMMARY ' + l)
+    print('SUMMARY   correctness: %s' % ('all answers right' if failures == 0
+                                          else '%d problem(s), see above' % failures))
+    return 1 if failures else 0
+
+
+def haproxy_version():
+    p = subprocess.run(['haproxy', '-v'], capture_output=True, text=True)
+    m = re.search(r'version (\S+)', p.stdout)
+    return m.group(1) if m else '?'
+
+
+if __name__ == '__main__':
+    sys.exit(main())

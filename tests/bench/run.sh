@@ -1,0 +1,168 @@
+#!/bin/bash
+# run.sh [BUILD_DIR] - `make bench`: every hacme benchmark in order, then one
+# summary block. Figures, not tests: nothing here has a time limit.
+#   1. HTTP through the real haproxy: the agent path vs a native map lookup
+#      vs the acme.sh stateless answer, one haproxy, one run
+#      (bench_agent_http.py, wrk)
+#   2. SPOP straight to hacme-spoa: spop_loadgen, pipelined NOTIFYs, the
+#      agent pinned to CPU 0 and the load generator to CPU 1, with
+#      --log-level warning, info (stderr to a file) and info (stderr to
+#      /dev/null)
+#   3. the agent's memory with 10,000 pending tokens (bench_agent_rss.py)
+# Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
+# see bench_agent_http.py); BENCH_SPOP_CONNS (connection counts, "1 4 16"),
+# BENCH_SPOP_SECONDS (5), BENCH_SPOP_WINDOW (NOTIFYs in flight per
+# connection, 256). Exit status 1 when a benchmark failed or saw a wrong
+# answer.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+build=$(cd "${1:-$src/build}" && pwd) || { echo "run.sh: no build dir ${1:-}" >&2; exit 1; }
+spop_conns=${BENCH_SPOP_CONNS:-1 4 16}
+spop_secs=${BENCH_SPOP_SECONDS:-5}
+spop_window=${BENCH_SPOP_WINDOW:-256}
+tick=$(getconf CLK_TCK)
+ncpu=$(nproc)
+work=$(mktemp -d /tmp/hacme-bench.XXXXXX)
+agent_pid=
+failed=0
+summary=()
+
+cleanup() {
+	if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
+		kill -TERM "$agent_pid"
+		wait "$agent_pid" 2>/dev/null
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ninja -C "$build" spoa/hacme-spoa tests/bench/spop_loadgen >/dev/null || {
+	echo "run.sh: building hacme-spoa and spop_loadgen in $build failed" >&2; exit 1; }
+spoa=$build/spoa/hacme-spoa
+loadgen=$build/tests/bench/spop_loadgen
+
+export HACME_BUILD=$build HACME_SRC=$src PYTHONPATH=$src/tests/lab PYTHONDONTWRITEBYTECODE=1
+
+section() { printf '\n=== %s\n' "$*"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+load_start=$(loadavg)
+section "machine: $ncpu CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $load_start"
+
+# --- 1. HTTP through haproxy ------------------------------------------------
+section "1. HTTP through haproxy: agent vs map vs stateless (wrk)"
+out=$(set -o pipefail; python3 "$here/bench_agent_http.py" 2>&1 | tee /dev/stderr) ||
+	{ failed=1; summary+=("HTTP benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(printf '%s\n' "$out" | sed -n 's/^SUMMARY //p')
+
+# --- 2. SPOP load generator -------------------------------------------------
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# spop_run LEVEL CONNS STDERR-FILE: one agent, one loadgen run; prints the
+# loadgen's RESULT line plus the agent's CPU ticks (utime + stime).
+spop_run() {
+	local level=$1 conns=$2 errfile=$3 port ctl i res ticks
+	port=$(free_port)
+	ctl=$work/agent.ctl
+	rm -f "$ctl"
+	if [ "$ncpu" -ge 2 ]; then
+		taskset -c 0 "$spoa" --listen "127.0.0.1:$port" --control "unix@$ctl" \
+			--log-level "$level" 2>"$errfile" &
+	else
+		"$spoa" --listen "127.0.0.1:$port" --control "unix@$ctl" \
+			--log-level "$level" 2>"$errfile" &
+	fi
+	agent_pid=$!
+	# the control socket is bound after the SPOP one: both are ready
+	for i in $(seq 200); do
+		[ -S "$ctl" ] && break
+		kill -0 "$agent_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	if [ ! -S "$ctl" ]; then
+		echo "run.sh: hacme-spoa did not start" >&2
+		return 1
+	fi
+	if [ "$ncpu" -ge 2 ]; then
+		res=$(taskset -c 1 "$loadgen" --agent "127.0.0.1:$port" --control "unix@$ctl" \
+			--conns "$conns" --window "$spop_window" --duration "$spop_secs")
+	else
+		res=$("$loadgen" --agent "127.0.0.1:$port" --control "unix@$ctl" \
+			--conns "$conns" --window "$spop_window" --duration "$spop_secs")
+	fi
+	local rc=$?
+	ticks=$(awk '{print $14 + $15}' "/proc/$agent_pid/stat")
+	kill -TERM "$agent_pid"
+	wait "$agent_pid" 2>/dev/null
+	agent_pid=
+	printf '%s\n' "$res" | grep -v '^RESULT' >&2
+	printf '%s ticks=%s\n' "$(printf '%s\n' "$res" | grep '^RESULT')" "$ticks"
+	return $rc
+}
+
+field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+section "2. SPOP straight to hacme-spoa (agent on CPU 0, spop_loadgen on CPU 1, window $spop_window, ${spop_secs} s after 1 s warm-up)"
+spop_rows=()
+best_warning=0
+best_info=0
+for mode in warning info info-devnull; do
+	level=${mode%-devnull}
+	for conns in $spop_conns; do
+		[ "$mode" = info-devnull ] && [ "$conns" != 4 ] && continue
+		if [ "$mode" = info-devnull ]; then
+			errfile=/dev/null
+			where="stderr to /dev/null"
+		else
+			errfile=$work/agent-$mode-$conns.log
+			where="stderr to a file"
+		fi
+		echo "--- --log-level $level ($where), $conns connection(s)"
+		# not in $(...): agent_pid must stay visible to the EXIT trap
+		if ! spop_run "$level" "$conns" "$errfile" >"$work/result"; then
+			failed=1
+			spop_rows+=("$(printf '  %-8s %-19s %5s conns: FAILED' "$level" "$where" "$conns")")
+			continue
+		fi
+		r=$(cat "$work/result")
+		rate=$(field "$r" rate)
+		notifies=$(field "$r" agent_notifies)
+		ticks=$(field "$r" ticks)
+		bad=$(field "$r" bad)
+		us=$(awk -v t="$ticks" -v k="$tick" -v n="$notifies" \
+			'BEGIN { printf "%.2f", (n > 0 ? t / k * 1e6 / n : 0) }')
+		logsz=
+		if [ "$errfile" != /dev/null ]; then
+			logsz=$(awk -v b="$(stat -c %s "$errfile")" -v l="$(wc -l < "$errfile")" \
+				'BEGIN { printf "log %d lines, %.0f MB", l, b / 1e6 }')
+			rm -f "$errfile"
+		fi
+		echo "    $rate NOTIFY->ACK/s, agent CPU $us us per NOTIFY, bad ACKs $bad${logsz:+, $logsz}"
+		spop_rows+=("$(printf '  %-8s %-19s %5s conns: %9s NOTIFY->ACK/s  agent CPU %s us/NOTIFY  bad %s' \
+			"$level" "$where" "$conns" "$rate" "$us" "$bad")")
+		if [ "$mode" = warning ] && [ "$rate" -gt "$best_warning" ]; then best_warning=$rate; fi
+		if [ "$mode" = info ] && [ "$rate" -gt "$best_info" ]; then best_info=$rate; fi
+	done
+done
+verdict() { if [ "$1" -ge 1000000 ]; then echo met; else echo "NOT met"; fi; }
+summary+=("SPOP NOTIFY->ACK on one agent core (spop_loadgen, window $spop_window per connection):")
+summary+=("${spop_rows[@]}")
+summary+=("  best: warning $best_warning/s, info (file) $best_info/s; target >= 1,000,000/s: warning $(verdict "$best_warning"), info $(verdict "$best_info")")
+
+# --- 3. memory ---------------------------------------------------------------
+section "3. agent memory with 10,000 pending tokens"
+out=$(set -o pipefail; python3 "$here/bench_agent_rss.py" 2>&1 | tee /dev/stderr) ||
+	{ failed=1; summary+=("RSS benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(printf '%s\n' "$out" | sed -n 's/^SUMMARY //p')
+
+# --- summary -----------------------------------------------------------------
+section "summary"
+printf '%s\n' "machine: $ncpu CPU(s); load average at start $load_start, at end $(loadavg) (other work on the box skews every figure)"
+printf '%s\n' "${summary[@]}"
+[ "$failed" = 0 ] || echo "SOME BENCHMARKS FAILED"
+exit "$failed"
