@@ -71,6 +71,10 @@ struct config {
 	size_t ncas;
 	struct config_cert *certs;
 	size_t ncerts;
+	/* certificates config_cert_for_name made (not in the file); each
+	 * allocated alone so a returned pointer stays valid until config_free */
+	struct config_cert **implicit;
+	size_t nimplicit;
 };
 
 /* Reads and checks path. 0, or -1 with err "FILE:LINE: what; the fix" (or
@@ -98,5 +102,9 @@ const struct config_cert *config_cert_for_name(struct config *c, const char *nam
  * labels 1..63 of [a-z0-9-] (no leading/trailing '-'), at least two
  * labels, or an IPv4/IPv6 literal. why names the problem on false. */
 bool config_name_valid(const char *name, char *why, size_t whylen);
+
+/* True for a section name (ca, cert) -- also what the store accepts as a
+ * directory name: 1..253 chars of [A-Za-z0-9._-], not starting with '.'. */
+bool config_section_name_valid(const char *name);
 
 #endif
