@@ -471,6 +471,16 @@ test_keywords(void)
 }
 
 static void
+test_suggest_limit(void)
+{
+	fails(CA "global\n  concurrexxx 3\n", 4, "unknown keyword 'concurrexxx'",
+	    "three edits from concurrency");
+	ok(strstr(err, "did you mean") == NULL, "no suggestion three edits away: %s", err);
+	fails(CA "global\n  concurrenxx 3\n", 4, "(did you mean 'concurrency'?)",
+	    "two edits from concurrency");
+}
+
+static void
 test_values(void)
 {
 	static const char *const yes[] = { "on", "yes", "true", "ON", "Yes" };
@@ -731,6 +741,7 @@ main(void)
 	test_quoting();
 	test_sections();
 	test_keywords();
+	test_suggest_limit();
 	test_values();
 	test_addresses();
 	test_ca();
