@@ -255,10 +255,6 @@ static const struct err_case {
 	{ CA "  eab-kid kid-1\n", 3, "eab-kid without eab-hmac-key", "kid alone" },
 	{ CA "  eab-hmac-key YWJj\ncert a.example\n", 3, "eab-hmac-key without eab-kid",
 	    "hmac alone: the hmac line" },
-	{ CA "  eab-kid k\n  eab-hmac-key abcde\n", 4, "not valid base64url",
-	    "impossible length" },
-	{ CA "  eab-kid k\n  eab-hmac-key YR\n", 4, "not valid base64url",
-	    "trailing bits set" },
 	{ CA "  eab-kid k\n  eab-hmac-key ===\n", 4, "eab-hmac-key", "only padding" },
 	{ CA "  eab-kid \"a b\"\n", 3, "printable ASCII", "kid with a space" },
 	/* cert */
@@ -359,10 +355,10 @@ test_example(void)
 	ok(config_find_cert(&cfg, "example.com") == ce, "config_find_cert");
 	ok(config_find_cert(&cfg, "www.example.com") == NULL, "find_cert: a domain is no section");
 
-	/* The placeholder in DESIGN.md is 9 characters: no base64url key. */
-	fails(example_verbatim, 21, "eab-hmac-key: not valid base64url",
-	    "DESIGN.md placeholder BASE64URL is refused");
-	ok(strstr(err, "BASE64URL") == NULL, "the hmac key is not echoed");
+	/* The placeholder in DESIGN.md is 9 characters, no base64url key: the
+	 * documented example must still pass `hacme check`, so the key's
+	 * length is checked where it is used (jws_eab), not here. */
+	parses(example_verbatim, "DESIGN.md example verbatim (placeholder eab-hmac-key)");
 }
 
 static void
