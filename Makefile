@@ -39,7 +39,7 @@ unit: build
 	$(MESON) test -C $(BUILD) --suite unit --suite fuzz --print-errorlogs
 
 demo: deps build
-	python3 tests/lab/demo.py
+	HACME_BUILD=$(abspath $(BUILD)) python3 tests/lab/demo.py
 
 bench: deps build
 	bash tests/bench/run.sh $(BUILD)

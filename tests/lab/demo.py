@@ -33,6 +33,7 @@ class Demo:
         self.failed = []
         self.skipped = []
         self.ports = {}
+        self.deployed = False
 
     # ---- output
     def step(self, title):
@@ -205,15 +206,26 @@ cert {name}
         if rc != 0 and 'not implemented' in (out + err).lower():
             self.skip('`hacme issue` is not implemented yet')
             return None
-        if not self.check(rc == 0, 'hacme issued and deployed the certificate',
+        if not self.check(rc == 0, 'hacme issued the certificate',
                           'hacme issue exited %d' % rc):
             return False
+        state = self.lab.path('hacme-state', 'certs', NAME)
+        self.say('stored in %s: %s' % (state, ' '.join(sorted(os.listdir(state)))))
+        info = L.cert_info(open(os.path.join(state, 'chain.pem')).read())
+        self.say('leaf: serial %s, SAN %s, key %s, notAfter %s'
+                 % (info['serial'], ','.join(info['sans']), info['key_type'], info['not_after']))
+        # `hacme issue` says "deployed" once it hot-loads through the runtime API
+        self.deployed = 'deployed' in out
         self.say('pebble: %d order(s), issued serial(s) %s'
                  % (pb.orders_created(), ', '.join(pb.issued_serials()) or 'none'))
         return True
 
     def served(self):
         self.step('HAProxy serves the new certificate by SNI, without a reload')
+        if not self.deployed:
+            self.skip('hot-loading through the runtime API is not built yet (issue 4): '
+                      'the certificate is stored, HAProxy still serves its fallback')
+            return None
         root = self.lab.write('pebble-root.pem', self.pebble.roots(0))
         info = L.tls_probe(self.https_port, NAME, ca=root)
         self.say('openssl s_client -servername %s: serial %s, subject %s, SAN %s, notAfter %s, key %s'
