@@ -157,16 +157,25 @@ def case_reuse_preflight(lab):
     dead = lab.port()
     other = socketserver.TCPServer(('127.0.0.1', 0), FixedAnswer)
     threading.Thread(target=other.serve_forever, daemon=True).start()
-    certs = [('reuse', ['domains r1.example r2.example'])]
+    certs = [('reuse', ['domains r1.example r2.example']),
+             ('samekey', ['domains samekey.example', 'reuse-key on'])]
     cfg = lab.hacme_config(pb, st, certs=certs)
-    rc, out, err = run(lab, cfg, 'issue', 'reuse')
+    rc, out, err = run(lab, cfg, 'issue', 'reuse', 'samekey')
     t.eq(rc, 0, 'first order: exit 0 (%s)' % err.strip()[-300:])
+    key1 = read(state(cfg, 'certs', 'reuse', 'key.pem'))
+    same1 = read(state(cfg, 'certs', 'samekey', 'key.pem'))
+    serial1 = json.loads(read(state(cfg, 'certs', 'samekey', 'meta.json')))['serial']
+    rc, out, err = run(lab, cfg, 'renew', '--force', 'samekey')
+    t.eq(rc, 0, 'renew --force with reuse-key on: exit 0 (%s)' % err.strip()[-300:])
+    t.eq(read(state(cfg, 'certs', 'samekey', 'key.pem')), same1, 'reuse-key on: the renewed certificate has the same key')
+    t.ok(json.loads(read(state(cfg, 'certs', 'samekey', 'meta.json')))['serial'] != serial1, 'and a new serial')
     mark = pb.proc.log_mark()
     rc, out, err = run(lab, cfg, 'renew', '--force', 'reuse')
     t.eq(rc, 0, 'renew --force: exit 0 (%s)' % err.strip()[-300:])
     t.like(out, r'reuse: issued, .*2 of 2 authorizations reused', 'the second order found both authorizations valid')
     t.eq(pb.validations(mark), 0, 'pebble validated nothing for the second order')
     t.eq(pb.orders_created(mark), 1, 'exactly one new order')
+    t.ok(read(state(cfg, 'certs', 'reuse', 'key.pem')) != key1, 'reuse-key off (default): a new key for the new certificate')
 
     for connect, want, what in ((dead, 'nothing listens', 'nothing listens on the port'),
                                 (other.server_address[1], 'answer is not ours', 'another server answers')):
@@ -216,7 +225,8 @@ def case_chain(lab):
     r1 = L.cert_info(pb.roots(1))
     cn = re.search(r'CN\s*=\s*(.*)$', r1['subject']).group(1).strip()
     cfg = lab.hacme_config(pb, st, certs=[('alt', ['domains alt.example', 'preferred-chain "%s"' % cn]),
-                                          ('def', ['domains def.example'])])
+                                          ('def', ['domains def.example'])],
+                           ca=['account-key rsa2048'])
     rc, out, err = run(lab, cfg, 'issue', 'alt', 'def')
     t.eq(rc, 0, 'preferred-chain: exit 0 (%s)' % err.strip()[-300:])
     ok, why = verify_chain(lab, pb, read(state(cfg, 'certs', 'alt', 'chain.pem')), 1, 'alt')
@@ -225,6 +235,9 @@ def case_chain(lab):
     t.ok(not ok, 'and not to the default root')
     ok, why = verify_chain(lab, pb, read(state(cfg, 'certs', 'def', 'chain.pem')), 0, 'def')
     t.ok(ok, 'without preferred-chain the default chain is kept (%s)' % why)
+    acct = read(state(cfg, 'account', 'pebble', 'key.pem'))
+    rc, out, err = L._run(['openssl', 'pkey', '-noout', '-text'], input=acct.encode())
+    t.like(out, r'Private-Key: \(2048 bit', 'account-key rsa2048: the account key is RSA 2048 (JWS RS256 accepted by pebble)')
 
 
 with L.Lab('issue') as lab:
