@@ -5,16 +5,11 @@
  * (acme/agentctl.h), and as many orders at once as `concurrency` allows.
  * Exit codes (DESIGN.md): 0 ok, 1 usage or config, 2 ACME, 3 deploy. */
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +24,7 @@
 #include "acme/jws.h"
 #include "acme/proto.h"
 #include "acme/store.h"
+#include "acme/worker.h"
 #include "common/addr.h"
 #include "common/log.h"
 
@@ -40,9 +36,6 @@
 #define EXIT_ACME 2
 #define EXIT_DEPLOY 3
 #define DEFAULT_CONFIG "/etc/hacme/hacme.cfg"
-#define AGENT_WAIT 5.0		/* seconds for a child agent's control socket */
-
-extern char **environ;
 
 static const char usage_text[] =
     "usage: hacme [-c FILE] [-v|-q] VERB [ARGS]\n"
@@ -62,21 +55,8 @@ static const char usage_text[] =
 
 struct worker;
 
-enum ca_state { CA_IDLE = 0, CA_STARTING, CA_UP, CA_FAILED };
-
-struct ca_ctx {
-	struct worker *w;
-	const struct config_ca *ca;
-	struct http_client *http;
-	struct acme *acme;
-	struct crypto_key *key;
-	enum ca_state state;
-	char err[ACME_ERR_MAX];
-	bool stored_url;	/* account.json matched: nothing to save */
-};
-
 struct job {
-	struct worker *w;
+	struct cli *w;
 	const struct config_cert *cert;
 	enum keytype key;
 	const char *variant;	/* NULL or "rsa" */
@@ -88,289 +68,23 @@ struct job {
 	double started;
 };
 
-struct worker {
-	struct ev_loop *loop;
-	struct config *cfg;
-	struct store st;
-	struct agentctl *agents;
-	bool agents_ok;
-	pid_t child;
-	char *child_sock;
-	struct ca_ctx *cas;
-	size_t ncas;
+struct cli {
+	struct worker w;
 	struct job *jobs;
 	size_t njobs;
 	unsigned running, left;
 	int rc;
 	bool no_preflight;
-	char *hacme_spoa;	/* path of the agent binary */
+	bool agents_ok;
 };
 
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static void jobs_dispatch(struct cli *w);
 
 static void
-fmt_time(time_t t, char *out, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static void
-set_rc(struct worker *w, int rc)
+set_rc(struct cli *w, int rc)
 {
 	if (rc > w->rc)
 		w->rc = rc;
-}
-
-static struct ca_ctx *
-ca_of(struct worker *w, const struct config_ca *ca)
-{
-	for (size_t i = 0; i < w->ncas; i++)
-		if (w->cas[i].ca == ca)
-			return &w->cas[i];
-	return NULL;
-}
-
-/* The agent binary: beside our own, else on PATH. */
-static char *
-find_hacme_spoa(void)
-{
-	char self[PATH_MAX], path[PATH_MAX + 16];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			snprintf(path, sizeof path, "%s/hacme-spoa", self);
-			if (access(path, X_OK) == 0)
-				return strdup(path);
-			/* the build tree: acme/hacme beside spoa/hacme-spoa */
-			snprintf(path, sizeof path, "%s/../spoa/hacme-spoa", self);
-			if (access(path, X_OK) == 0)
-				return strdup(path);
-		}
-	}
-	return strdup("hacme-spoa");	/* posix_spawnp searches PATH */
-}
-
-static bool
-sock_answers(const char *spec)
-{
-	struct addr a;
-	char err[256];
-	int fd;
-
-	if (addr_parse(&a, spec, err, sizeof err) < 0)
-		return false;
-	if ((fd = addr_connect(&a, false)) < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-/* Starts a local hacme-spoa on spoa-listen with its control socket in the
- * state dir, unless one already answers there (`hacme run` is up). */
-static int
-local_agent(struct worker *w, char *spec, size_t speclen)
-{
-	char ctl[PATH_MAX + 16];
-	const char *listen = w->cfg->spoa_listen;
-
-	snprintf(w->child_sock, PATH_MAX + 8, "%s/agent.sock", w->cfg->state_dir);
-	snprintf(spec, speclen, "unix@%s", w->child_sock);
-	if (sock_answers(spec))
-		return 0;
-	snprintf(ctl, sizeof ctl, "unix:%s", w->child_sock);
-	char *argv[] = { w->hacme_spoa, "--listen", (char *)listen, "--control", ctl, NULL };
-	int e = posix_spawnp(&w->child, w->hacme_spoa, NULL, NULL, argv, environ);
-	if (e != 0) {
-		fprintf(stderr, "hacme: cannot start the agent %s: %s (install hacme-spoa beside "
-		    "hacme, or add `agent` lines to the config)\n", w->hacme_spoa, strerror(e));
-		w->child = 0;
-		return -1;
-	}
-	for (double t0 = now_mono(); now_mono() - t0 < AGENT_WAIT;) {
-		int st;
-		if (waitpid(w->child, &st, WNOHANG) == w->child) {
-			fprintf(stderr, "hacme: the agent %s exited at start (is %s already in "
-			    "use?)\n", w->hacme_spoa, listen);
-			w->child = 0;
-			return -1;
-		}
-		if (sock_answers(spec)) {
-			log_info("started hacme-spoa (pid %d) on %s", (int)w->child, listen);
-			return 0;
-		}
-		usleep(10000);
-	}
-	fprintf(stderr, "hacme: the agent did not open %s in %.0f s\n", w->child_sock, AGENT_WAIT);
-	return -1;
-}
-
-static void
-stop_child(struct worker *w)
-{
-	int st;
-
-	if (w->child <= 0)
-		return;
-	kill(w->child, SIGTERM);
-	waitpid(w->child, &st, 0);
-	w->child = 0;
-}
-
-static int
-agents_setup(struct worker *w)
-{
-	char err[256], spec[PATH_MAX + 32];
-	struct addr a;
-
-	if ((w->agents = agentctl_new(w->loop, NULL)) == NULL)
-		return -1;
-	if (w->cfg->nagents == 0) {
-		if (local_agent(w, spec, sizeof spec) < 0)
-			return -1;
-		if (addr_parse(&a, spec, err, sizeof err) < 0 || agentctl_add(w->agents, &a) == NULL) {
-			fprintf(stderr, "hacme: agent %s: %s\n", spec, err);
-			return -1;
-		}
-		return 0;
-	}
-	for (size_t i = 0; i < w->cfg->nagents; i++) {
-		if (addr_parse(&a, w->cfg->agents[i], err, sizeof err) < 0) {
-			fprintf(stderr, "hacme: agent %s: %s\n", w->cfg->agents[i], err);
-			return -1;
-		}
-		if (agentctl_add(w->agents, &a) == NULL)
-			return -1;
-	}
-	return 0;
-}
-
-/* ---- CA clients ---- */
-
-static void jobs_dispatch(struct worker *w);
-
-static int
-ca_load_key(struct worker *w, struct ca_ctx *c)
-{
-	char err[STORE_ERR_MAX], cerr[CRYPTO_ERR_MAX];
-	char *pem = NULL;
-	size_t len = 0;
-
-	if (store_account_key_load(&w->st, c->ca->name, &pem, &len, err, sizeof err) == 0) {
-		c->key = crypto_key_from_pem(pem, len, cerr, sizeof cerr);
-		crypto_wipe_free(pem, len);
-		if (c->key == NULL) {
-			snprintf(c->err, sizeof c->err, "ca %s: account key: %s", c->ca->name, cerr);
-			return -1;
-		}
-		return 0;
-	}
-	if (errno != ENOENT) {
-		snprintf(c->err, sizeof c->err, "ca %s: %s", c->ca->name, err);
-		return -1;
-	}
-	if ((c->key = crypto_key_generate(c->ca->account_key, cerr, sizeof cerr)) == NULL ||
-	    (pem = crypto_key_pem(c->key, &len)) == NULL) {
-		snprintf(c->err, sizeof c->err, "ca %s: account key: %s", c->ca->name, cerr);
-		return -1;
-	}
-	int rc = store_account_key_save(&w->st, c->ca->name, pem, len, err, sizeof err);
-	crypto_wipe_free(pem, len);
-	if (rc < 0) {
-		snprintf(c->err, sizeof c->err, "ca %s: %s", c->ca->name, err);
-		return -1;
-	}
-	log_info("ca %s: new %s account key", c->ca->name, keytype_name(c->ca->account_key));
-	return 0;
-}
-
-static void
-ca_started(void *arg, const char *err)
-{
-	struct ca_ctx *c = arg;
-	struct worker *w = c->w;
-	char serr[STORE_ERR_MAX];
-
-	if (err != NULL) {
-		c->state = CA_FAILED;
-		snprintf(c->err, sizeof c->err, "%s", err);
-	} else {
-		c->state = CA_UP;
-		if (!c->stored_url) {
-			struct store_account sa = {
-				.url = (char *)acme_account_url(c->acme),
-				.directory = c->ca->directory,
-				.key_type = (char *)keytype_name(crypto_key_type(c->key)),
-				.thumbprint = (char *)acme_thumbprint(c->acme),
-				.created = time(NULL),
-			};
-			if (store_account_save(&w->st, c->ca->name, &sa, serr, sizeof serr) < 0)
-				log_warn("ca %s: %s", c->ca->name, serr);
-		}
-	}
-	jobs_dispatch(w);
-}
-
-/* Loads the account key, then fetches the directory and finds or creates
- * the account; cb (NULL: ca_started) runs when done. */
-static int
-ca_start(struct worker *w, struct ca_ctx *c, bool only_existing,
-    void (*cb)(void *, const char *), void *arg)
-{
-	struct http_opts ho = { .ca_bundle = c->ca->ca_bundle };
-	struct store_account sa = { 0 };
-	char err[STORE_ERR_MAX];
-	struct acme_opts ao = { 0 };
-	char name[CONFIG_NAME_MAX + 8];
-
-	if (c->state != CA_IDLE)
-		return 0;
-	c->state = CA_STARTING;
-	if (ca_load_key(w, c) < 0)
-		goto fail;
-	if ((c->http = http_client_new(w->loop, &ho)) == NULL) {
-		snprintf(c->err, sizeof c->err, "ca %s: cannot set up HTTP (ca-bundle %s?)",
-		    c->ca->name, c->ca->ca_bundle != NULL ? c->ca->ca_bundle : "default");
-		goto fail;
-	}
-	if (store_account_load(&w->st, c->ca->name, &sa, err, sizeof err) == 0 &&
-	    sa.url != NULL && sa.directory != NULL && strcmp(sa.directory, c->ca->directory) == 0)
-		c->stored_url = true;
-	snprintf(name, sizeof name, "ca %s", c->ca->name);
-	ao.ca_name = name;
-	ao.directory = c->ca->directory;
-	ao.contact = (const char *const *)c->ca->contact;
-	ao.ncontact = c->ca->ncontact;
-	ao.eab_kid = c->ca->eab_kid;
-	ao.eab_hmac_key = c->ca->eab_hmac_key;
-	ao.account_key = c->key;
-	ao.account_url = c->stored_url ? sa.url : NULL;
-	ao.only_existing = only_existing;
-	c->acme = acme_new(w->loop, c->http, &ao, c->err, sizeof c->err);
-	store_account_free(&sa);
-	if (c->acme == NULL)
-		goto fail;
-	if (cb == NULL)
-		acme_start(c->acme, ca_started, c);
-	else
-		acme_start(c->acme, cb, arg);
-	return 0;
-fail:
-	c->state = CA_FAILED;
-	return -1;
 }
 
 /* ---- jobs ---- */
@@ -378,7 +92,7 @@ fail:
 static void
 job_finish(struct job *j)
 {
-	struct worker *w = j->w;
+	struct cli *w = j->w;
 
 	j->done = true;
 	if (j->running) {
@@ -386,7 +100,7 @@ job_finish(struct job *j)
 		w->running--;
 	}
 	if (--w->left == 0)
-		ev_break(w->loop, EVBREAK_ONE);
+		ev_break(w->w.loop, EVBREAK_ONE);
 	else
 		jobs_dispatch(w);
 }
@@ -430,7 +144,7 @@ static void
 job_order_done(void *arg, const struct acme_order_result *r)
 {
 	struct job *j = arg;
-	struct worker *w = j->w;
+	struct cli *w = j->w;
 	struct crypto_cert_info ci = { 0 };
 	struct store_meta m;
 	char err[STORE_ERR_MAX], cerr[CRYPTO_ERR_MAX], until[32];
@@ -450,7 +164,7 @@ job_order_done(void *arg, const struct acme_order_result *r)
 		goto out;
 	}
 	meta_from(&m, j, &ci, r);
-	if (store_cert_save(&w->st, j->cert->name, j->variant, &m, r->key_pem, r->key_len,
+	if (store_cert_save(&w->w.st, j->cert->name, j->variant, &m, r->key_pem, r->key_len,
 	    r->chain_pem, r->chain_len, err, sizeof err) < 0) {
 		fprintf(stderr, "hacme: %s: %s\n", label, err);
 		set_rc(w, EXIT_ACME);
@@ -469,7 +183,7 @@ out:
 static void
 job_start(struct job *j)
 {
-	struct worker *w = j->w;
+	struct cli *w = j->w;
 	const struct config_cert *c = j->cert;
 	struct acme_order_req req = {
 		.label = c->name,
@@ -479,10 +193,10 @@ job_start(struct job *j)
 		.reuse_key = j->reuse,
 		.profile = c->profile,
 		.preferred_chain = c->preferred_chain,
-		.agents = w->agents,
+		.agents = w->w.agents,
 		.preflight = c->preflight && !w->no_preflight,
-		.preflight_port = w->cfg->preflight_port,
-		.preflight_connect = w->cfg->preflight_connect,
+		.preflight_port = w->w.cfg->preflight_port,
+		.preflight_connect = w->w.cfg->preflight_connect,
 	};
 	char err[ACME_ERR_MAX];
 
@@ -497,7 +211,7 @@ job_start(struct job *j)
 }
 
 static void
-jobs_dispatch(struct worker *w)
+jobs_dispatch(struct cli *w)
 {
 	for (size_t i = 0; i < w->njobs; i++) {
 		struct job *j = &w->jobs[i];
@@ -511,7 +225,7 @@ jobs_dispatch(struct worker *w)
 		}
 		if (j->ca->state != CA_UP || !w->agents_ok)
 			continue;
-		if (w->running >= w->cfg->concurrency)
+		if (w->running >= w->w.cfg->concurrency)
 			break;
 		job_start(j);
 	}
@@ -520,7 +234,7 @@ jobs_dispatch(struct worker *w)
 static void
 agents_pinged(void *arg, const char *err)
 {
-	struct worker *w = arg;
+	struct cli *w = arg;
 
 	if (err != NULL) {
 		fprintf(stderr, "hacme: %s: check that hacme-spoa runs there (or remove the "
@@ -531,7 +245,7 @@ agents_pinged(void *arg, const char *err)
 				w->jobs[i].done = true;
 				w->left--;
 			}
-		ev_break(w->loop, EVBREAK_ONE);
+		ev_break(w->w.loop, EVBREAK_ONE);
 		return;
 	}
 	w->agents_ok = true;
@@ -557,61 +271,6 @@ load_config(struct config *cfg, const char *path)
 	return 0;
 }
 
-static int
-worker_init(struct worker *w, struct config *cfg)
-{
-	char err[STORE_ERR_MAX];
-
-	memset(w, 0, sizeof *w);
-	w->cfg = cfg;
-	w->loop = ev_default_loop(0);
-	if (store_open(&w->st, cfg->state_dir, err, sizeof err) < 0 ||
-	    store_lock(&w->st, true, err, sizeof err) < 0) {
-		fprintf(stderr, "hacme: %s\n", err);
-		return -1;
-	}
-	if ((w->child_sock = calloc(1, PATH_MAX + 16)) == NULL ||
-	    (w->hacme_spoa = find_hacme_spoa()) == NULL)
-		return -1;
-	w->ncas = cfg->ncas;
-	if ((w->cas = calloc(cfg->ncas + 1, sizeof *w->cas)) == NULL)
-		return -1;
-	for (size_t i = 0; i < cfg->ncas; i++) {
-		w->cas[i].w = w;
-		w->cas[i].ca = &cfg->cas[i];
-	}
-	return 0;
-}
-
-static void
-worker_fini(struct worker *w)
-{
-	for (size_t i = 0; i < w->njobs; i++) {
-		acme_order_cancel(w->jobs[i].o);
-		crypto_key_free(w->jobs[i].reuse);
-	}
-	free(w->jobs);
-	agentctl_free(w->agents);
-	for (size_t i = 0; i < w->ncas; i++) {
-		acme_free(w->cas[i].acme);
-		http_client_free(w->cas[i].http);
-		crypto_key_free(w->cas[i].key);
-	}
-	free(w->cas);
-	stop_child(w);
-	store_close(&w->st);
-	free(w->child_sock);
-	free(w->hacme_spoa);
-}
-
-/* The variant directory of key k in cert c: the RSA half of a dual
- * certificate lives under rsa/. */
-static const char *
-variant_of(const struct config_cert *c, enum keytype k)
-{
-	return c->nkeys == 2 && keytype_is_rsa(k) ? "rsa" : NULL;
-}
-
 static bool
 same_names(const struct store_meta *m, const struct config_cert *c)
 {
@@ -631,16 +290,16 @@ enum want { WANT_MISSING, WANT_DUE, WANT_ALL };
 
 /* Whether the stored certificate for (c, k) must be ordered again. */
 static bool
-needs_order(struct worker *w, const struct config_cert *c, enum keytype k, enum want want,
-    struct job *j)
+needs_order(struct cli *w, const struct config_cert *c, int ki, enum want want, struct job *j)
 {
+	enum keytype k = c->keys[ki];
 	struct store_cert sc = { 0 };
 	char err[STORE_ERR_MAX], until[32];
-	const char *variant = variant_of(c, k);
+	const char *variant = worker_variant(c, ki);
 	time_t now = time(NULL);
 	bool order = true;
 
-	if (store_cert_load(&w->st, c->name, variant, &sc, err, sizeof err) < 0) {
+	if (store_cert_load(&w->w.st, c->name, variant, &sc, err, sizeof err) < 0) {
 		if (errno != ENOENT)
 			log_warn("%s: %s: ordering a new one", c->name, err);
 		goto out;
@@ -669,18 +328,27 @@ out:
 	return order;
 }
 
+static void
+cli_ca_ready(struct worker *ww, struct ca_ctx *c)
+{
+	(void)c;
+	jobs_dispatch(ww->owner);
+}
+
 static int
 verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_preflight)
 {
-	struct worker w;
+	struct cli w = { 0 };
 	char err[CONFIG_ERR_MAX];
 	size_t n = 0, cap;
 	int rc = 0;
 
-	if (worker_init(&w, cfg) < 0) {
-		worker_fini(&w);
+	if (worker_init(&w.w, cfg, ev_default_loop(0), true) < 0) {
+		worker_fini(&w.w);
 		return EXIT_USAGE;
 	}
+	w.w.owner = &w;
+	w.w.ca_ready = cli_ca_ready;
 	w.no_preflight = no_preflight;
 	cap = (size_t)(argc > 0 ? argc : (int)cfg->ncerts) * CONFIG_KEYS_MAX;
 	if ((w.jobs = calloc(cap + 1, sizeof *w.jobs)) == NULL) {
@@ -700,9 +368,9 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 			j->w = &w;
 			j->cert = c;
 			j->key = c->keys[k];
-			j->variant = variant_of(c, c->keys[k]);
-			j->ca = ca_of(&w, c->ca);
-			if (!needs_order(&w, c, c->keys[k], want, j)) {
+			j->variant = worker_variant(c, (int)k);
+			j->ca = worker_ca(&w.w, c->ca);
+			if (!needs_order(&w, c, (int)k, want, j)) {
 				crypto_key_free(j->reuse);
 				memset(j, 0, sizeof *j);
 				continue;
@@ -713,21 +381,26 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 	w.njobs = n;
 	w.left = (unsigned)n;
 	if (n > 0) {
-		if (agents_setup(&w) < 0) {
+		if (worker_agents(&w.w, true) < 0) {
 			rc = EXIT_ACME;
 			goto out;
 		}
-		agentctl_ping(w.agents, agents_pinged, &w);
+		agentctl_ping(w.w.agents, agents_pinged, &w);
 		for (size_t i = 0; i < n; i++)
-			ca_start(&w, w.jobs[i].ca, false, NULL, NULL);
+			worker_ca_start(&w.w, w.jobs[i].ca, false, NULL, NULL);
 		jobs_dispatch(&w);
 		if (w.left > 0)
-			ev_run(w.loop, 0);
+			ev_run(w.w.loop, 0);
 		rc = w.rc;
 	}
 	/* TODO(issue 4): deploy what is stored to every runtime-api. */
 out:
-	worker_fini(&w);
+	for (size_t i = 0; i < w.njobs; i++) {
+		acme_order_cancel(w.jobs[i].o);
+		crypto_key_free(w.jobs[i].reuse);
+	}
+	free(w.jobs);
+	worker_fini(&w.w);
 	log_flush();
 	return rc;
 }
@@ -806,7 +479,7 @@ acct_started(void *arg, const char *err)
 	struct acct_ctx *x = arg;
 	char cerr[CRYPTO_ERR_MAX];
 
-	ca_started(x->c, err);
+	worker_ca_done(x->c, err);
 	if (err != NULL) {
 		fprintf(stderr, "hacme: %s\n", err);
 		x->rc = EXIT_ACME;
@@ -852,15 +525,15 @@ verb_account(struct config *cfg, int argc, char **argv)
 	}
 	if (ca == NULL)
 		ca = &cfg->cas[0];
-	if (worker_init(&w, cfg) < 0) {
+	if (worker_init(&w, cfg, ev_default_loop(0), true) < 0) {
 		worker_fini(&w);
 		return EXIT_USAGE;
 	}
 	x.w = &w;
-	x.c = ca_of(&w, ca);
+	x.c = worker_ca(&w, ca);
 	x.what = argv[0];
 	x.rc = 0;
-	if (ca_start(&w, x.c, strcmp(argv[0], "show") != 0, acct_started, &x) < 0) {
+	if (worker_ca_start(&w, x.c, strcmp(argv[0], "show") != 0, acct_started, &x) < 0) {
 		fprintf(stderr, "hacme: %s\n", x.c->err);
 		x.rc = EXIT_ACME;
 	} else {

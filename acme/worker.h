@@ -1,0 +1,85 @@
+/* worker.h - what every hacme verb that talks to a CA shares: the state
+ * dir (locked), one client per `ca` section (account key, HTTP client,
+ * acme.h client), the agents' control sockets, and the local hacme-spoa
+ * child when the config names no agent. */
+#ifndef HACME_WORKER_H
+#define HACME_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "acme/acme.h"
+#include "acme/store.h"
+
+struct ev_loop;
+struct config;
+struct config_ca;
+struct config_cert;
+struct http_client;
+struct agentctl;
+struct crypto_key;
+struct worker;
+
+enum ca_state { CA_IDLE = 0, CA_STARTING, CA_UP, CA_FAILED };
+
+struct ca_ctx {
+	struct worker *w;
+	const struct config_ca *ca;
+	struct http_client *http;
+	struct acme *acme;
+	struct crypto_key *key;
+	enum ca_state state;
+	char err[ACME_ERR_MAX];
+	bool stored_url;	/* account.json matched: nothing to save */
+};
+
+struct worker {
+	struct ev_loop *loop;
+	struct config *cfg;
+	struct store st;
+	struct agentctl *agents;
+	pid_t child;		/* the local hacme-spoa, 0 when none */
+	char *child_sock;	/* <state-dir>/agent.sock */
+	char *hacme_spoa;	/* the agent binary */
+	struct ca_ctx *cas;
+	size_t ncas;
+	/* after a CA started or failed (worker_ca_start without a callback) */
+	void (*ca_ready)(struct worker *w, struct ca_ctx *c);
+	void *owner;
+};
+
+/* Opens and locks the state dir (wait: block for another hacme, else fail
+ * at once), one ca_ctx per ca section. On failure the reason was printed
+ * and worker_fini is still needed. */
+int worker_init(struct worker *w, struct config *cfg, struct ev_loop *loop, bool wait);
+void worker_fini(struct worker *w);
+
+struct ca_ctx *worker_ca(struct worker *w, const struct config_ca *ca);
+/* Loads (or makes and stores) the account key, then finds or creates the
+ * account; cb NULL: store account.json and call w->ca_ready. */
+int worker_ca_start(struct worker *w, struct ca_ctx *c, bool only_existing,
+    void (*cb)(void *arg, const char *err), void *arg);
+
+/* What the default callback does first: records the CA's state and saves
+ * account.json when the account is new. For callers with their own cb. */
+void worker_ca_done(struct ca_ctx *c, const char *err);
+
+/* The agents of the config, or the local one at <state-dir>/agent.sock:
+ * when nothing answers there and spawn is set, hacme-spoa is started on
+ * spoa-listen. */
+int worker_agents(struct worker *w, bool spawn);
+/* Starts the local hacme-spoa and waits (up to 5 s) for its control
+ * socket. 0 or -1 (printed). */
+int worker_child_spawn(struct worker *w);
+void worker_child_stop(struct worker *w);
+
+/* The variant directory of key k in cert c: the RSA half of a dual
+ * certificate lives under rsa/. */
+const char *worker_variant(const struct config_cert *c, int k);
+
+double now_mono(void);
+void fmt_time(time_t t, char *out, size_t len);	/* RFC 3339 UTC */
+
+#endif
