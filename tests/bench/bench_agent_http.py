@@ -19,7 +19,8 @@ Server CPU per request is haproxy's + the agent's CPU time (from /proc) over
 the requests wrk counted: it stays meaningful when the box is busy.
 
 Environment: HACME_BUILD, BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONNS
-(32), BENCH_TOKENS (1000), BENCH_AGENT_LOG (info). Lines starting with
+(32), BENCH_TOKENS (1000), BENCH_AGENT_LOG (info), BENCH_AGENT_CPU (the
+agent's CPU; default 0, with haproxy). Lines starting with
 SUMMARY are collected by run.sh. Exit status 1 on any wrong answer.
 """
 
@@ -38,6 +39,7 @@ ROUNDS = int(os.environ.get('BENCH_ROUNDS', '3'))
 CONNS = int(os.environ.get('BENCH_CONNS', '32'))
 NTOKENS = int(os.environ.get('BENCH_TOKENS', '1000'))
 AGENT_LOG = os.environ.get('BENCH_AGENT_LOG', 'info')
+AGENT_CPU = int(os.environ['BENCH_AGENT_CPU']) if os.environ.get('BENCH_AGENT_CPU') else None
 WARMUP = 2
 HOST = 'www.example.com'
 TICK = os.sysconf('SC_CLK_TCK')
@@ -151,7 +153,7 @@ def main():
         wait_until(lambda: server_status(hap) == 'UP', 15, 'the agent UP in show stat', hap)
         if server_cpus is not None:
             pin(hap.pid, server_cpus)
-            pin(agent.pid, server_cpus)
+            pin(agent.pid, {AGENT_CPU} if AGENT_CPU is not None else server_cpus)
 
         # publish: agent over its control socket (with the host), map via the runtime API
         replies = agent.ctl_many(['ADD %s %s.%s 3600 %s' % (t, t, thumb, HOST) for t in tokens],
@@ -224,7 +226,8 @@ def main():
         med[name]['ok'] = sum(r['ok'] for r in rs)
     ratio = med['agent']['rps'] / med['map']['rps']
     added = (med['agent']['p99_us'] - med['map']['p99_us']) / 1e3
-    where = ('haproxy (nbthread 1) + hacme-spoa on CPU 0, wrk -t1 on CPU 1'
+    where = ('haproxy (nbthread 1) on CPU 0, hacme-spoa on CPU %s, wrk -t1 on CPU 1'
+             % (AGENT_CPU if AGENT_CPU is not None else 0)
              if server_cpus is not None else 'unpinned (one CPU)')
     out = ['HTTP through haproxy %s: %s; wrk -c%d, %d tokens, agent --log-level %s,'
            % (haproxy_version(), where, CONNS, NTOKENS, AGENT_LOG),

@@ -57,9 +57,10 @@ section "machine: $ncpu CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: 
 
 # --- 1. HTTP through haproxy ------------------------------------------------
 section "1. HTTP through haproxy: agent vs map vs stateless (wrk)"
-out=$(set -o pipefail; python3 "$here/bench_agent_http.py" 2>&1 | tee /dev/stderr) ||
+# shown as it runs; a file, not tee /dev/stderr (that truncates a redirected log)
+(set -o pipefail; python3 "$here/bench_agent_http.py" 2>&1 | tee "$work/http.out") ||
 	{ failed=1; summary+=("HTTP benchmark FAILED (see its output)"); }
-while IFS= read -r l; do summary+=("$l"); done < <(printf '%s\n' "$out" | sed -n 's/^SUMMARY //p')
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/http.out")
 
 # --- 2. SPOP load generator -------------------------------------------------
 free_port() {
@@ -169,9 +170,9 @@ summary+=("  best: warning $best_warning/s, info (file) $best_info/s; target >= 
 
 # --- 3. memory ---------------------------------------------------------------
 section "3. agent memory with 10,000 pending tokens"
-out=$(set -o pipefail; python3 "$here/bench_agent_rss.py" 2>&1 | tee /dev/stderr) ||
+(set -o pipefail; python3 "$here/bench_agent_rss.py" 2>&1 | tee "$work/rss.out") ||
 	{ failed=1; summary+=("RSS benchmark FAILED (see its output)"); }
-while IFS= read -r l; do summary+=("$l"); done < <(printf '%s\n' "$out" | sed -n 's/^SUMMARY //p')
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/rss.out")
 
 # --- summary -----------------------------------------------------------------
 section "summary"
