@@ -21,6 +21,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -1156,4 +1157,118 @@ crypto_cert_der_b64url(const char *pem, size_t len, char *err, size_t errlen)
 out:
 	ERR_clear_error();
 	return out;
+}
+
+/* ---- TLS probe ---------------------------------------------------------- */
+
+struct crypto_tls_probe {
+	SSL_CTX *ctx;
+	SSL *ssl;
+};
+
+/* Signature algorithms (TLS 1.2 and 1.3) and TLS 1.2 cipher suites that
+ * leave the server one choice of certificate type. */
+static const char tls_sigalgs_ec[] = "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512";
+static const char tls_sigalgs_rsa[] = "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:"
+    "rsa_pss_rsae_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512";
+
+/* OpenSSL's first queued reason, or fallback. */
+static void
+tls_reason(char *err, size_t errlen, const char *what, const char *fallback)
+{
+	unsigned long e = ERR_peek_error();
+	char buf[WHY_MAX];
+
+	if (e != 0)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	err_set(err, errlen, "%s: %s", what, e != 0 ? buf : fallback);
+}
+
+struct crypto_tls_probe *
+crypto_tls_probe_new(int fd, const char *sni, enum keytype only, char *err, size_t errlen)
+{
+	struct crypto_tls_probe *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		err_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	if ((p->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+	    (p->ssl = SSL_new(p->ctx)) == NULL) {
+		tls_reason(err, errlen, "TLS", "cannot make a TLS client");
+		goto fail;
+	}
+	SSL_set_verify(p->ssl, SSL_VERIFY_NONE, NULL);	/* the caller compares serials */
+	if (only != KEYTYPE_NONE && (SSL_set1_sigalgs_list(p->ssl,
+	    keytype_is_rsa(only) ? tls_sigalgs_rsa : tls_sigalgs_ec) != 1 ||
+	    SSL_set_cipher_list(p->ssl, keytype_is_rsa(only) ? "aRSA" : "aECDSA") != 1)) {
+		tls_reason(err, errlen, "TLS", "cannot restrict the signature algorithms");
+		goto fail;
+	}
+	if ((sni != NULL && SSL_set_tlsext_host_name(p->ssl, sni) != 1) ||
+	    SSL_set_fd(p->ssl, fd) != 1) {
+		tls_reason(err, errlen, "TLS", "cannot set the server name");
+		goto fail;
+	}
+	SSL_set_connect_state(p->ssl);
+	ERR_clear_error();
+	return p;
+fail:
+	crypto_tls_probe_free(p);
+	ERR_clear_error();
+	return NULL;
+}
+
+enum crypto_tls_status
+crypto_tls_probe_step(struct crypto_tls_probe *p, char serial[CRYPTO_SERIAL_MAX],
+    char *err, size_t errlen)
+{
+	enum crypto_tls_status st = CRYPTO_TLS_ERROR;
+	char why[WHY_MAX];
+	X509 *x;
+	int rc;
+
+	if ((rc = SSL_do_handshake(p->ssl)) != 1) {
+		switch (SSL_get_error(p->ssl, rc)) {
+		case SSL_ERROR_WANT_READ:
+			st = CRYPTO_TLS_WANT_READ;
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			st = CRYPTO_TLS_WANT_WRITE;
+			break;
+		case SSL_ERROR_SYSCALL:
+		case SSL_ERROR_ZERO_RETURN:
+			tls_reason(err, errlen, "TLS handshake", "connection closed by the server");
+			break;
+		default:
+			tls_reason(err, errlen, "TLS handshake", "failed");
+			break;
+		}
+		goto out;
+	}
+	if ((x = SSL_get0_peer_certificate(p->ssl)) == NULL) {
+		err_set(err, errlen, "TLS handshake: the server sent no certificate");
+		goto out;
+	}
+	if (serial_hex(X509_get0_serialNumber(x), serial, why, sizeof(why)) < 0) {
+		err_set(err, errlen, "served certificate: %s", why);
+		goto out;
+	}
+	st = CRYPTO_TLS_DONE;
+out:
+	ERR_clear_error();
+	return st;
+}
+
+void
+crypto_tls_probe_free(struct crypto_tls_probe *p)
+{
+	if (p == NULL)
+		return;
+	if (p->ssl != NULL && SSL_is_init_finished(p->ssl))
+		(void)SSL_shutdown(p->ssl);	/* close_notify, best effort */
+	SSL_free(p->ssl);
+	SSL_CTX_free(p->ctx);
+	free(p);
+	ERR_clear_error();
 }

@@ -121,4 +121,23 @@ bool crypto_cert_matches_key(const char *pem, size_t len, const struct crypto_ke
 /* DER of the first certificate of pem, base64url, malloc'd (revokeCert). */
 char *crypto_cert_der_b64url(const char *pem, size_t len, char *err, size_t errlen);
 
+/* TLS probe: which certificate does a server send for a name? A TLS client
+ * handshake on a connected non-blocking socket fd (not owned, not closed),
+ * with SNI sni, offering only the signature algorithms (and TLS 1.2 suites)
+ * of the family of only (KEYTYPE_NONE: any), so that a server with an
+ * ECDSA and an RSA certificate for the name must pick that one. The chain
+ * is not verified: the caller compares the served leaf's serial. */
+struct crypto_tls_probe;
+enum crypto_tls_status {
+	CRYPTO_TLS_DONE = 0,		/* serial holds the served leaf's serial */
+	CRYPTO_TLS_WANT_READ,		/* call again when fd is readable */
+	CRYPTO_TLS_WANT_WRITE,		/* ... writable */
+	CRYPTO_TLS_ERROR,		/* err says why */
+};
+struct crypto_tls_probe *crypto_tls_probe_new(int fd, const char *sni, enum keytype only,
+    char *err, size_t errlen);
+enum crypto_tls_status crypto_tls_probe_step(struct crypto_tls_probe *p,
+    char serial[CRYPTO_SERIAL_MAX], char *err, size_t errlen);
+void crypto_tls_probe_free(struct crypto_tls_probe *p);	/* NULL is a no-op */
+
 #endif
