@@ -37,6 +37,8 @@
 #define TOKEN_TTL_DEFAULT 3600
 #define PROBE_TTL 120
 #define PROBE_TIMEOUT_MS 5000
+#define PROBE_503_TRIES 10
+#define PROBE_503_DELAY 0.5		/* seconds between tries after a 503 */
 #define PEM_CHAIN_ACCEPT "Accept: application/pem-certificate-chain"
 
 /* ---- requests ---- */
@@ -702,6 +704,64 @@ acme_account_fetch(struct acme *a, void (*cb)(void *, const char *, const char *
 	simple_post(a, s, a->kid, NULL, 0, NULL);
 }
 
+struct ari {
+	struct acme *a;
+	void (*cb)(void *, const char *, time_t, time_t, long);
+	void *arg;
+};
+
+static void
+ari_done(void *arg, const struct acme_resp *r)
+{
+	struct ari *x = arg;
+	struct proto_renewal_info ri = { 0 };
+	char err[ACME_ERR_MAX], why[PROTO_WHY_MAX];
+
+	if (r->neterr != NULL || r->status != 200) {
+		resp_explain(r, "renewalInfo", NULL, NULL, err, sizeof err);
+		x->cb(x->arg, err, 0, 0, r->retry_after);
+	} else if (proto_renewal_info_parse(&ri, r->body, r->len, why, sizeof why) < 0) {
+		snprintf(err, sizeof err, "renewalInfo %s: %s", r->url, why);
+		x->cb(x->arg, err, 0, 0, r->retry_after);
+	} else {
+		x->cb(x->arg, NULL, ri.start, ri.end, r->retry_after);
+	}
+	proto_renewal_info_free(&ri);
+	free(x);
+}
+
+void
+acme_renewal_info(struct acme *a, const char *ari_id,
+    void (*cb)(void *, const char *, time_t, time_t, long), void *arg)
+{
+	struct ari *x;
+	char *url;
+	size_t n;
+
+	if (!a->have_dir || a->dir.renewal_info == NULL || ari_id == NULL || *ari_id == '\0' ||
+	    !b64url_alphabet(ari_id, strcspn(ari_id, ".")) ) {
+		cb(arg, "no ARI", 0, 0, -1);
+		return;
+	}
+	n = strlen(a->dir.renewal_info) + strlen(ari_id) + 2;
+	if ((x = calloc(1, sizeof *x)) == NULL || (url = malloc(n)) == NULL) {
+		free(x);
+		cb(arg, "out of memory", 0, 0, -1);
+		return;
+	}
+	/* RFC 9773 section 4.1: the path of renewalInfo, a slash, the id */
+	snprintf(url, n, "%s%s%s", a->dir.renewal_info,
+	    a->dir.renewal_info[strlen(a->dir.renewal_info) - 1] == '/' ? "" : "/", ari_id);
+	x->a = a;
+	x->cb = cb;
+	x->arg = arg;
+	if (acme_post(a, url, NULL, POST_GET, NULL, ari_done, x) == NULL) {
+		free(x);
+		cb(arg, "out of memory", 0, 0, -1);
+	}
+	free(url);
+}
+
 void
 acme_revoke(struct acme *a, const char *cert_pem, size_t len, int reason,
     struct crypto_key *cert_key, void (*cb)(void *, const char *), void *arg)
@@ -793,6 +853,8 @@ struct authz {
 	/* pre-flight */
 	char *probe, *probe_ka;
 	struct http_call *probe_call;
+	ev_timer probe_timer;		/* HAProxy still reconnecting to the agent */
+	unsigned probe_tries;
 	char probe_err[ACME_ERR_MAX];
 };
 
@@ -839,6 +901,7 @@ struct acme_order {
 };
 
 static void order_next(struct acme_order *o);
+static void probe_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void order_cleanup(struct acme_order *o);
 static void authz_poll_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -877,6 +940,7 @@ authz_stop(struct authz *z)
 		http_cancel(z->probe_call);
 		z->probe_call = NULL;
 	}
+	ev_timer_stop(a->loop, &z->probe_timer);
 }
 
 /* Unlinks o and stops its timers and requests: after this, o no longer
@@ -1128,6 +1192,8 @@ order_doc(struct acme_order *o, const struct acme_resp *r, bool fresh)
 			z->o = o;
 			ev_timer_init(&z->poll, authz_poll_cb, 0., 0.);
 			z->poll.data = z;
+			ev_timer_init(&z->probe_timer, probe_retry_cb, 0., 0.);
+			z->probe_timer.data = z;
 			if ((z->url = strdup(doc.authorizations[i])) == NULL)
 				goto nomem;
 			o->naz++;
@@ -1405,6 +1471,19 @@ probe_fetched(void *arg, const struct http_resp *hr)
 	} else if (hr->result != 0) {
 		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: http://%s:%d/: "
 		    "%s: %s", z->name, z->name, port, hr->error, fix);
+	} else if (hr->status == 503 && z->probe_tries < PROBE_503_TRIES) {
+		/* HAProxy answers 503 while it reconnects to an agent that has
+		 * just (re)started: its health check needs a moment */
+		z->probe_tries++;
+		ev_timer_set(&z->probe_timer, PROBE_503_DELAY, 0.);
+		ev_timer_start(o->a->loop, &z->probe_timer);
+		return;
+	} else if (hr->status == 503) {
+		log_escape(esc, sizeof esc, hr->body, hr->body_len > 60 ? 60 : hr->body_len);
+		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: answer is not "
+		    "ours (HTTP 503, \"%s\", for %.0f s): HAProxy cannot reach the hacme agent: "
+		    "check that its agent backend (be_acme_agent) points to hacme-spoa's --listen "
+		    "address", z->name, esc, PROBE_503_TRIES * PROBE_503_DELAY);
 	} else if (hr->status != 200 || hr->body_len != strlen(z->probe_ka) ||
 	    memcmp(hr->body, z->probe_ka, hr->body_len) != 0) {
 		log_escape(esc, sizeof esc, hr->body, hr->body_len > 60 ? 60 : hr->body_len);
@@ -1417,22 +1496,13 @@ probe_fetched(void *arg, const struct http_resp *hr)
 }
 
 static void
-probe_published_cb(void *arg, const char *err)
+probe_fetch(struct authz *z)
 {
-	struct authz *z = arg;
 	struct acme_order *o = z->o;
 	struct http_req hr = { .method = HTTP_GET, .cb = probe_fetched, .arg = z,
 	    .timeout_ms = PROBE_TIMEOUT_MS };
 	char url[600], connect_to[600];
 
-	if (!agent_cb_enter(o))
-		return;
-	if (err != NULL) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: could not publish "
-		    "the probe token: %s", z->name, err);
-		probe_finish(z);
-		return;
-	}
 	snprintf(url, sizeof url, "http://%s:%d/.well-known/acme-challenge/%s", z->name,
 	    o->preflight_port, z->probe);
 	hr.url = url;
@@ -1446,6 +1516,31 @@ probe_published_cb(void *arg, const char *err)
 		    "the request", z->name);
 		probe_finish(z);
 	}
+}
+
+static void
+probe_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	probe_fetch(w->data);
+}
+
+static void
+probe_published_cb(void *arg, const char *err)
+{
+	struct authz *z = arg;
+	struct acme_order *o = z->o;
+
+	if (!agent_cb_enter(o))
+		return;
+	if (err != NULL) {
+		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: could not publish "
+		    "the probe token: %s", z->name, err);
+		probe_finish(z);
+		return;
+	}
+	probe_fetch(z);
 }
 
 static void

@@ -126,6 +126,15 @@ struct acme_order *acme_order(struct acme *a, const struct acme_order_req *req,
 /* Stops an order: its tokens are unpublished, its callback not called. */
 void acme_order_cancel(struct acme_order *o);
 
+/* ---- ARI (RFC 9773) ---- */
+
+/* GET <renewalInfo>/<ari_id>: cb gets err NULL and the suggested window,
+ * and the Retry-After in seconds (-1 when absent). err when the CA has no
+ * renewalInfo ("no ARI"), or the request or document failed. */
+void acme_renewal_info(struct acme *a, const char *ari_id,
+    void (*cb)(void *arg, const char *err, time_t start, time_t end, long retry_after),
+    void *arg);
+
 /* ---- revocation and account changes (RFC 8555 sections 7.6, 7.3.5-6) ---- */
 
 /* Revokes the certificate (PEM, leaf first) with reason (< 0: none),

@@ -20,10 +20,12 @@
 #include "acme/agentctl.h"
 #include "acme/config.h"
 #include "acme/crypto.h"
+#include "acme/deploy.h"
 #include "acme/http.h"
 #include "acme/jws.h"
 #include "acme/proto.h"
 #include "acme/store.h"
+#include "acme/run.h"
 #include "acme/worker.h"
 #include "common/addr.h"
 #include "common/log.h"
@@ -62,6 +64,7 @@ struct job {
 	const char *variant;	/* NULL or "rsa" */
 	struct ca_ctx *ca;
 	bool order;		/* needs an order */
+	bool issued;		/* ordered and stored now */
 	bool running, done;
 	struct acme_order *o;
 	struct crypto_key *reuse;
@@ -175,6 +178,7 @@ job_order_done(void *arg, const struct acme_order_result *r)
 	    "reused)\n", label, j->variant != NULL ? "/" : "", j->variant != NULL ? j->variant : "",
 	    ci.serial, until, now_mono() - j->started, r->authz_reused, r->authz_total);
 	fflush(stdout);
+	j->issued = true;
 out:
 	crypto_cert_info_free(&ci);
 	job_finish(j);
@@ -328,12 +332,108 @@ out:
 	return order;
 }
 
+/* ---- deploy ---- */
+
+struct dctx {
+	struct ev_loop *loop;
+	unsigned left;
+	int rc;
+};
+
+static void
+cli_deployed(void *arg, const struct deploy_report *rep)
+{
+	struct dctx *x = arg;
+
+	for (size_t i = 0; i < rep->n; i++) {
+		const struct deploy_result *d = &rep->results[i];
+		const char *slash = d->variant != NULL ? "/" : "", *v = d->variant ? d->variant : "";
+		if (!d->ok)
+			fprintf(stderr, "hacme: %s%s%s: %s\n", rep->name, slash, v,
+			    d->error != NULL ? d->error : "deploy failed");
+		else if (d->pushed)
+			printf("%s%s%s: deployed to %s (serial %s)\n", rep->name, slash, v,
+			    d->runtime_api, d->serial);
+		else
+			printf("%s%s%s: served by %s already (serial %s)\n", rep->name, slash, v,
+			    d->runtime_api, d->serial);
+	}
+	if (rep->warning != NULL)
+		fprintf(stderr, "hacme: %s: warning: %s\n", rep->name, rep->warning);
+	if (!rep->ok) {
+		if (rep->n == 0 && rep->error != NULL)
+			fprintf(stderr, "hacme: %s: %s\n", rep->name, rep->error);
+		x->rc = EXIT_DEPLOY;
+	}
+	fflush(stdout);
+	if (--x->left == 0)
+		ev_break(x->loop, EVBREAK_ONE);
+}
+
+/* Puts the stored certificates of names into every HAProxy: force[i]
+ * pushes, else only where HAProxy lacks it. 0 or EXIT_DEPLOY. */
+static int
+cli_deploy(struct worker *w, const char *const *names, const bool *force, size_t n)
+{
+	static const char *const variants[DEPLOY_VARIANTS_MAX] = { NULL, "rsa" };
+	struct dctx x = { .loop = w->loop };
+	char err[DEPLOY_ERR_MAX];
+	struct deploy *d;
+
+	if (n == 0)
+		return 0;
+	if (w->cfg->nruntime_apis == 0 && w->cfg->reload_command == NULL) {
+		log_info("no runtime-api and no reload-command: not deploying");
+		return 0;
+	}
+	if ((d = deploy_new(w->loop, w->cfg, NULL, err, sizeof err)) == NULL) {
+		fprintf(stderr, "hacme: %s\n", err);
+		return EXIT_DEPLOY;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_cert sc[DEPLOY_VARIANTS_MAX] = { 0 };
+		const struct store_cert *v[DEPLOY_VARIANTS_MAX];
+		const char *vn[DEPLOY_VARIANTS_MAX];
+		size_t nv = 0;
+		int rc;
+		for (size_t k = 0; k < DEPLOY_VARIANTS_MAX; k++)
+			if (store_cert_load(&w->st, names[i], variants[k], &sc[nv], err,
+			    sizeof err) == 0) {
+				v[nv] = &sc[nv];
+				vn[nv] = variants[k];
+				nv++;
+			}
+		if (nv == 0) {
+			fprintf(stderr, "hacme: %s: nothing stored to deploy (issue it first)\n",
+			    names[i]);
+			x.rc = EXIT_DEPLOY;
+			continue;
+		}
+		rc = force[i] ? deploy_cert(d, names[i], v, vn, nv, cli_deployed, &x, err, sizeof err) :
+		    deploy_check(d, names[i], v, vn, nv, cli_deployed, &x, err, sizeof err);
+		if (rc < 0) {
+			fprintf(stderr, "hacme: %s: %s\n", names[i], err);
+			x.rc = EXIT_DEPLOY;
+		} else {
+			x.left++;
+		}
+		for (size_t k = 0; k < nv; k++)
+			store_cert_free(&sc[k]);
+	}
+	if (x.left > 0)
+		ev_run(w->loop, 0);
+	deploy_free(d);
+	return x.rc;
+}
+
 static void
 cli_ca_ready(struct worker *ww, struct ca_ctx *c)
 {
 	(void)c;
 	jobs_dispatch(ww->owner);
 }
+
+static int verb_remove(struct config *cfg, int argc, char **argv);
 
 static int
 verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_preflight)
@@ -393,7 +493,36 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 			ev_run(w.w.loop, 0);
 		rc = w.rc;
 	}
-	/* TODO(issue 4): deploy what is stored to every runtime-api. */
+	/* deploy: what was issued now is pushed, what was valid already goes
+	 * only where HAProxy lacks it */
+	{
+		const char **names = calloc(cap + 1, sizeof *names);
+		bool *force = calloc(cap + 1, sizeof *force);
+		size_t nn = 0;
+		int argn = argc > 0 ? argc : (int)cfg->ncerts;
+		for (int i = 0; names != NULL && force != NULL && i < argn; i++) {
+			const struct config_cert *c = argc > 0 ?
+			    config_cert_for_name(cfg, argv[i], err, sizeof err) : &cfg->certs[i];
+			bool dup = false, issued = false, failed = false;
+			for (size_t k = 0; k < nn && !dup; k++)
+				dup = strcmp(names[k], c->name) == 0;
+			for (size_t k = 0; k < w.njobs; k++)
+				if (w.jobs[k].cert == c) {
+					issued |= w.jobs[k].issued;
+					failed |= !w.jobs[k].issued;
+				}
+			if (dup || (failed && !issued))
+				continue;
+			names[nn] = c->name;
+			force[nn++] = issued;
+		}
+		int drc = names != NULL && force != NULL ?
+		    cli_deploy(&w.w, names, force, nn) : EXIT_DEPLOY;
+		if (rc == 0)
+			rc = drc;
+		free(names);
+		free(force);
+	}
 out:
 	for (size_t i = 0; i < w.njobs; i++) {
 		acme_order_cancel(w.jobs[i].o);
@@ -545,6 +674,268 @@ verb_account(struct config *cfg, int argc, char **argv)
 	return x.rc;
 }
 
+/* ---- deploy ---- */
+
+static int
+verb_deploy(struct config *cfg, int argc, char **argv)
+{
+	struct worker w = { 0 };
+	char err[CONFIG_ERR_MAX];
+	size_t n = argc > 0 ? (size_t)argc : cfg->ncerts;
+	const char **names = calloc(n + 1, sizeof *names);
+	bool *force = calloc(n + 1, sizeof *force);
+	int rc = 0;
+
+	if (names == NULL || force == NULL || worker_init(&w, cfg, ev_default_loop(0), true) < 0) {
+		free(names);
+		free(force);
+		worker_fini(&w);
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct config_cert *c = argc > 0 ?
+		    config_cert_for_name(cfg, argv[i], err, sizeof err) : &cfg->certs[i];
+		if (c == NULL) {
+			fprintf(stderr, "hacme: %s\n", err);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		names[i] = c->name;
+		force[i] = true;
+	}
+	if (cfg->nruntime_apis == 0 && cfg->reload_command == NULL) {
+		fprintf(stderr, "hacme: deploy: no runtime-api and no reload-command in %s\n",
+		    cfg->file);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	rc = cli_deploy(&w, names, force, n);
+out:
+	free(names);
+	free(force);
+	worker_fini(&w);
+	log_flush();
+	return rc;
+}
+
+/* ---- revoke, remove ---- */
+
+struct rv_ctx {
+	struct worker *w;
+	struct ca_ctx *c;
+	const char *name;
+	struct store_cert sc[DEPLOY_VARIANTS_MAX];
+	const char *vn[DEPLOY_VARIANTS_MAX];
+	size_t n, next;
+	int reason;
+	bool cert_key;
+	struct crypto_key *ck;
+	int rc;
+};
+
+static void rv_next(struct rv_ctx *x);
+
+static void
+rv_done(void *arg, const char *err)
+{
+	struct rv_ctx *x = arg;
+	const struct store_cert *sc = &x->sc[x->next];
+	const char *v = x->vn[x->next];
+
+	crypto_key_free(x->ck);
+	x->ck = NULL;
+	if (err != NULL) {
+		fprintf(stderr, "hacme: %s%s%s: %s\n", x->name, v ? "/" : "", v ? v : "", err);
+		x->rc = EXIT_ACME;
+	} else {
+		printf("%s%s%s: revoked (serial %s)\n", x->name, v ? "/" : "", v ? v : "",
+		    sc->meta.serial != NULL ? sc->meta.serial : "?");
+		fflush(stdout);
+	}
+	x->next++;
+	rv_next(x);
+}
+
+static void
+rv_next(struct rv_ctx *x)
+{
+	char cerr[CRYPTO_ERR_MAX];
+
+	if (x->next >= x->n) {
+		ev_break(x->w->loop, EVBREAK_ONE);
+		return;
+	}
+	const struct store_cert *sc = &x->sc[x->next];
+	if (x->cert_key && (x->ck = crypto_key_from_pem(sc->key_pem, sc->key_len, cerr,
+	    sizeof cerr)) == NULL) {
+		rv_done(x, cerr);
+		return;
+	}
+	acme_revoke(x->c->acme, sc->chain_pem, sc->chain_len, x->reason, x->ck, rv_done, x);
+}
+
+static void
+rv_started(void *arg, const char *err)
+{
+	struct rv_ctx *x = arg;
+
+	worker_ca_done(x->c, err);
+	if (err != NULL) {
+		fprintf(stderr, "hacme: %s\n", err);
+		x->rc = EXIT_ACME;
+		ev_break(x->w->loop, EVBREAK_ONE);
+		return;
+	}
+	rv_next(x);
+}
+
+static int
+verb_revoke(struct config *cfg, int argc, char **argv)
+{
+	static const char *const variants[DEPLOY_VARIANTS_MAX] = { NULL, "rsa" };
+	struct worker w = { 0 };
+	struct rv_ctx x = { .w = &w, .reason = -1 };
+	char err[CONFIG_ERR_MAX], why[PROTO_WHY_MAX];
+	const struct config_cert *c;
+	const char *name = NULL;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--reason") == 0 && i + 1 < argc) {
+			if (proto_revoke_reason_parse(argv[++i], &x.reason, why, sizeof why) < 0) {
+				fprintf(stderr, "hacme: revoke: --reason %s: %s\n", argv[i], why);
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(argv[i], "--cert-key") == 0) {
+			x.cert_key = true;
+		} else if (argv[i][0] != '-' && name == NULL) {
+			name = argv[i];
+		} else {
+			fprintf(stderr, "hacme: usage: revoke NAME [--reason R] [--cert-key]\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (name == NULL) {
+		fprintf(stderr, "hacme: usage: revoke NAME [--reason R] [--cert-key]\n");
+		return EXIT_USAGE;
+	}
+	if ((c = config_cert_for_name(cfg, name, err, sizeof err)) == NULL) {
+		fprintf(stderr, "hacme: %s\n", err);
+		return EXIT_USAGE;
+	}
+	x.name = c->name;
+	if (worker_init(&w, cfg, ev_default_loop(0), true) < 0) {
+		worker_fini(&w);
+		return EXIT_USAGE;
+	}
+	for (size_t k = 0; k < DEPLOY_VARIANTS_MAX; k++)
+		if (store_cert_load(&w.st, c->name, variants[k], &x.sc[x.n], err, sizeof err) == 0)
+			x.vn[x.n++] = variants[k];
+	if (x.n == 0) {
+		fprintf(stderr, "hacme: %s: no stored certificate to revoke\n", c->name);
+		x.rc = EXIT_USAGE;
+		goto out;
+	}
+	x.c = worker_ca(&w, c->ca);
+	if (worker_ca_start(&w, x.c, false, rv_started, &x) < 0) {
+		fprintf(stderr, "hacme: %s\n", x.c->err);
+		x.rc = EXIT_ACME;
+		goto out;
+	}
+	ev_run(w.loop, 0);
+out:
+	for (size_t k = 0; k < x.n; k++)
+		store_cert_free(&x.sc[k]);
+	worker_fini(&w);
+	log_flush();
+	if (x.rc != 0)
+		return x.rc;
+	/* a revoked certificate must not stay in service: a configured one is
+	 * replaced at once, a one-name certificate of the command line removed */
+	if (!c->implicit) {
+		char *args[] = { (char *)c->name, NULL };
+		printf("%s: ordering its replacement\n", c->name);
+		fflush(stdout);
+		return verb_order(cfg, 1, args, WANT_ALL, false);
+	}
+	char *args[] = { (char *)c->name, NULL };
+	return verb_remove(cfg, 1, args);
+}
+
+struct rm_ctx {
+	struct ev_loop *loop;
+	int rc;
+};
+
+static void
+rm_done(void *arg, const struct deploy_report *rep)
+{
+	struct rm_ctx *x = arg;
+
+	for (size_t i = 0; i < rep->n; i++)
+		if (!rep->results[i].ok) {
+			fprintf(stderr, "hacme: %s: %s\n", rep->name, rep->results[i].error);
+			x->rc = EXIT_DEPLOY;
+		}
+	if (!rep->ok && rep->n == 0) {
+		fprintf(stderr, "hacme: %s: %s\n", rep->name, rep->error ? rep->error : "failed");
+		x->rc = EXIT_DEPLOY;
+	}
+	ev_break(x->loop, EVBREAK_ONE);
+}
+
+static int
+verb_remove(struct config *cfg, int argc, char **argv)
+{
+	struct worker w = { 0 };
+	struct rm_ctx x = { 0 };
+	char err[DEPLOY_ERR_MAX];
+	struct deploy *d = NULL;
+	const char *name;
+
+	if (argc != 1 || argv[0][0] == '-') {
+		fprintf(stderr, "hacme: usage: remove NAME\n");
+		return EXIT_USAGE;
+	}
+	name = argv[0];
+	if (!config_section_name_valid(name)) {
+		fprintf(stderr, "hacme: remove: '%s' is not a certificate name\n", name);
+		return EXIT_USAGE;
+	}
+	if (worker_init(&w, cfg, ev_default_loop(0), true) < 0) {
+		worker_fini(&w);
+		return EXIT_USAGE;
+	}
+	x.loop = w.loop;
+	if (cfg->nruntime_apis > 0 || cfg->reload_command != NULL) {
+		if ((d = deploy_new(w.loop, cfg, NULL, err, sizeof err)) == NULL) {
+			fprintf(stderr, "hacme: %s\n", err);
+			x.rc = EXIT_DEPLOY;
+			goto out;
+		}
+		if (deploy_remove(d, name, rm_done, &x, err, sizeof err) < 0) {
+			fprintf(stderr, "hacme: %s: %s\n", name, err);
+			x.rc = EXIT_DEPLOY;
+			goto out;
+		}
+		ev_run(w.loop, 0);
+	}
+	if (x.rc == 0) {
+		if (store_cert_remove(&w.st, name, err, sizeof err) < 0) {
+			fprintf(stderr, "hacme: %s: %s\n", name, err);
+			x.rc = EXIT_USAGE;
+		} else {
+			printf("%s: removed%s\n", name, config_find_cert(cfg, name) != NULL ?
+			    " (it is still in the config: `hacme run` would order it again; "
+			    "delete its cert section)" : "");
+		}
+	}
+out:
+	deploy_free(d);
+	worker_fini(&w);
+	log_flush();
+	return x.rc;
+}
+
 /* ---- check ---- */
 
 static int
@@ -623,9 +1014,16 @@ main(int argc, char **argv)
 		}
 	} else if (strcmp(verb, "account") == 0) {
 		rc = verb_account(&cfg, argc - i, argv + i);
-	} else if (strcmp(verb, "run") == 0 || strcmp(verb, "deploy") == 0 ||
-	    strcmp(verb, "revoke") == 0 || strcmp(verb, "remove") == 0 ||
-	    strcmp(verb, "status") == 0) {
+	} else if (strcmp(verb, "run") == 0) {
+		rc = i == argc ? run_main(&cfg, cfgpath) : (fprintf(stderr,
+		    "hacme: run takes no arguments\n"), EXIT_USAGE);
+	} else if (strcmp(verb, "deploy") == 0) {
+		rc = verb_deploy(&cfg, argc - i, argv + i);
+	} else if (strcmp(verb, "revoke") == 0) {
+		rc = verb_revoke(&cfg, argc - i, argv + i);
+	} else if (strcmp(verb, "remove") == 0) {
+		rc = verb_remove(&cfg, argc - i, argv + i);
+	} else if (strcmp(verb, "status") == 0) {
 		fprintf(stderr, "hacme: %s: not built yet in this version\n", verb);
 		rc = EXIT_USAGE;
 	} else {

@@ -324,6 +324,14 @@ store_lock(struct store *s, bool wait, char *err, size_t errlen)
 	return 0;
 }
 
+void
+store_unlock(struct store *s)
+{
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);	/* releases the flock */
+	s->lock_fd = -1;
+}
+
 /* True when this caller may repair staged sets: it holds the lock, or the
  * lock is free (*tmpfd then holds it until released by the caller). */
 static bool

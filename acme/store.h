@@ -39,6 +39,10 @@ void store_close(struct store *s);	/* releases the lock */
  * ("another hacme holds <state-dir>/lock") instead of waiting. */
 int store_lock(struct store *s, bool wait, char *err, size_t errlen);
 
+/* Releases the lock taken by store_lock (a long-running `hacme run` holds
+ * it only while it writes, so that the CLI verbs can work beside it). */
+void store_unlock(struct store *s);
+
 /* ---- account ---- */
 struct store_account {
 	char *url;		/* the account URL (kid) */

@@ -296,6 +296,15 @@ worker_variant(const struct config_cert *c, int k)
 	return c->nkeys == 2 && keytype_is_rsa(c->keys[k]) ? "rsa" : NULL;
 }
 
+static void
+flush_cb(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+	(void)loop;
+	(void)p;
+	(void)revents;
+	log_flush();
+}
+
 int
 worker_init(struct worker *w, struct config *cfg, struct ev_loop *loop, bool wait)
 {
@@ -304,6 +313,9 @@ worker_init(struct worker *w, struct config *cfg, struct ev_loop *loop, bool wai
 	memset(w, 0, sizeof *w);
 	w->cfg = cfg;
 	w->loop = loop;
+	ev_prepare_init(&w->flush, flush_cb);
+	ev_prepare_start(loop, &w->flush);
+	ev_unref(loop);		/* the flusher alone does not keep the loop running */
 	w->st.lock_fd = -1;
 	if (store_open(&w->st, cfg->state_dir, err, sizeof err) < 0 ||
 	    store_lock(&w->st, wait, err, sizeof err) < 0) {
@@ -327,6 +339,10 @@ worker_init(struct worker *w, struct config *cfg, struct ev_loop *loop, bool wai
 void
 worker_fini(struct worker *w)
 {
+	if (w->loop != NULL && ev_is_active(&w->flush)) {
+		ev_ref(w->loop);
+		ev_prepare_stop(w->loop, &w->flush);
+	}
 	agentctl_free(w->agents);
 	w->agents = NULL;
 	for (size_t i = 0; i < w->ncas; i++) {

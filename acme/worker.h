@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <ev.h>
+
 #include "acme/acme.h"
 #include "acme/store.h"
 
@@ -48,6 +50,7 @@ struct worker {
 	/* after a CA started or failed (worker_ca_start without a callback) */
 	void (*ca_ready)(struct worker *w, struct ca_ctx *c);
 	void *owner;
+	ev_prepare flush;	/* log lines go out before the loop sleeps */
 };
 
 /* Opens and locks the state dir (wait: block for another hacme, else fail

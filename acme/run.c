@@ -1,0 +1,945 @@
+/* run.c - `hacme run`: the daemon that keeps every certificate of the
+ * config valid and served.
+ *
+ * One libev loop: a timer per certificate (variant) fires at its renewal
+ * moment (acme/schedule.h: ARI window first, else the lifetime rule) or
+ * when its backoff ends; orders run through the CA clients of the worker,
+ * at most `concurrency` at once; a new certificate is stored and deployed
+ * (acme/deploy.h). Every 15 s the stored certificates are compared with
+ * what each HAProxy serves (a restarted HAProxy gets them again) and with
+ * what this process believes (the CLI may have renewed or revoked one).
+ * The local agent child is restarted with backoff when it dies; the agents
+ * get every pending token again by themselves (acme/agentctl.h).
+ *
+ * Renewal state that must survive a restart (failures, backoff, the
+ * failed-validation budget, the chosen moment, the ARI window) lives in
+ * <state-dir>/schedule.json, written atomically on every change. */
+#include "acme/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <ev.h>
+
+#include "acme/acme.h"
+#include "acme/agentctl.h"
+#include "acme/config.h"
+#include "acme/crypto.h"
+#include "acme/deploy.h"
+#include "acme/http.h"
+#include "acme/proto.h"
+#include "acme/schedule.h"
+#include "acme/store.h"
+#include "acme/worker.h"
+#include "common/atomicfile.h"
+#include "common/log.h"
+
+#define CHECK_INTERVAL 15.0	/* seconds between store + HAProxy checks */
+#define CHILD_BACKOFF_MIN 0.5
+#define CHILD_BACKOFF_MAX 30.0
+#define CHILD_STABLE 60.0	/* a child that lived this long resets the backoff */
+#define STOP_GRACE 3.0		/* seconds to flush DELs to external agents */
+#define SCHED_FILE_MAX (16 * 1024 * 1024)
+
+struct run;
+
+struct rcert {
+	struct run *r;
+	const struct config_cert *cert;
+	int ki;
+	enum keytype key;
+	const char *variant;	/* NULL or "rsa" */
+	char id[CONFIG_NAME_MAX + 8];	/* "name" or "name/rsa" */
+	struct ca_ctx *ca;
+	ev_timer timer;
+	bool queued;		/* due, waiting for a slot or the CA */
+	struct acme_order *o;
+	struct crypto_key *reuse;	/* reuse-key: lent to the order */
+	double started;
+	/* the stored certificate, as far as it matches the config */
+	bool have;
+	char serial[CRYPTO_SERIAL_MAX];
+	time_t not_before, not_after;
+	char ari_id[256];
+	/* schedule (persisted) */
+	time_t renew_at;
+	char reason[64];
+	time_t ari_start, ari_end, ari_next_poll;
+	bool ari_polling;
+	unsigned failures;
+	time_t next_attempt;
+	char last_error[ACME_ERR_MAX];
+	struct schedule_budget budget;
+	/* counters for metrics */
+	unsigned long orders_ok, orders_failed;
+};
+
+struct run {
+	struct worker w;
+	struct config *cfg;
+	const char *cfgpath;
+	struct rcert *rc;
+	size_t nrc;
+	struct deploy *deploy;
+	int run_lock;
+	unsigned running;
+	bool stopping;
+	ev_signal sighup, sigterm, sigint;
+	ev_child childw;
+	ev_timer child_restart, check, stop_timer;
+	double child_backoff, child_started;
+	unsigned long child_restarts;
+	uint64_t rnd_state;
+};
+
+static void rc_plan(struct rcert *c);
+static void dispatch(struct run *r);
+static void deploy_name(struct run *r, const char *name, bool check);
+
+static uint64_t
+rnd64(struct run *r)
+{
+	/* xorshift64*, seeded from the CSPRNG: spreading renewals needs no more */
+	uint64_t x = r->rnd_state;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	r->rnd_state = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* ---- schedule.json ---- */
+
+static char *
+sched_path(const struct run *r)
+{
+	size_t n = strlen(r->cfg->state_dir) + 32;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "%s/schedule.json", r->cfg->state_dir);
+	return p;
+}
+
+static void
+json_time(cJSON *o, const char *k, time_t t)
+{
+	char buf[32];
+
+	if (t <= 0)
+		return;
+	fmt_time(t, buf, sizeof buf);
+	cJSON_AddStringToObject(o, k, buf);
+}
+
+static time_t
+json_get_time(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	time_t t = 0;
+
+	if (cJSON_IsString(v) && proto_rfc3339_parse(v->valuestring, strlen(v->valuestring), &t) == 0)
+		return t;
+	return 0;
+}
+
+static void
+sched_save(struct run *r)
+{
+	cJSON *root = cJSON_CreateObject();
+	char *text = NULL, *path = sched_path(r);
+
+	if (root == NULL || path == NULL)
+		goto out;
+	for (size_t i = 0; i < r->nrc; i++) {
+		struct rcert *c = &r->rc[i];
+		cJSON *o = cJSON_AddObjectToObject(root, c->id);
+		cJSON *b;
+		if (o == NULL)
+			goto out;
+		json_time(o, "renew_at", c->renew_at);
+		if (c->reason[0] != '\0')
+			cJSON_AddStringToObject(o, "renew_reason", c->reason);
+		if (c->serial[0] != '\0')
+			cJSON_AddStringToObject(o, "serial", c->serial);
+		json_time(o, "ari_window_start", c->ari_start);
+		json_time(o, "ari_window_end", c->ari_end);
+		json_time(o, "ari_next_poll", c->ari_next_poll);
+		cJSON_AddNumberToObject(o, "failures", c->failures);
+		json_time(o, "next_attempt", c->next_attempt);
+		if (c->last_error[0] != '\0')
+			cJSON_AddStringToObject(o, "last_error", c->last_error);
+		if ((b = cJSON_AddArrayToObject(o, "validation_failures")) == NULL)
+			goto out;
+		for (size_t k = 0; k < SCHEDULE_FAIL_LIMIT; k++)
+			if (c->budget.fail[k] > 0) {
+				char buf[32];
+				fmt_time(c->budget.fail[k], buf, sizeof buf);
+				cJSON_AddItemToArray(b, cJSON_CreateString(buf));
+			}
+	}
+	if ((text = cJSON_Print(root)) == NULL)
+		goto out;
+	if (atomic_write(path, text, strlen(text), 0600) < 0)
+		log_warn("%s: %s", path, strerror(errno));
+out:
+	cJSON_Delete(root);
+	free(text);
+	free(path);
+}
+
+static void
+sched_load(struct run *r)
+{
+	char *path = sched_path(r), *text = NULL;
+	size_t len;
+	cJSON *root = NULL;
+
+	if (path == NULL || file_read(path, SCHED_FILE_MAX, &text, &len) < 0)
+		goto out;
+	if ((root = cJSON_ParseWithLength(text, len)) == NULL) {
+		log_warn("%s: not JSON: starting with a fresh schedule", path);
+		goto out;
+	}
+	for (size_t i = 0; i < r->nrc; i++) {
+		struct rcert *c = &r->rc[i];
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, c->id), *v;
+		if (!cJSON_IsObject(o))
+			continue;
+		v = cJSON_GetObjectItemCaseSensitive(o, "serial");
+		/* a moment chosen for another certificate is chosen again */
+		if (cJSON_IsString(v) && strcmp(v->valuestring, c->serial) == 0) {
+			c->renew_at = json_get_time(o, "renew_at");
+			v = cJSON_GetObjectItemCaseSensitive(o, "renew_reason");
+			if (cJSON_IsString(v))
+				snprintf(c->reason, sizeof c->reason, "%s", v->valuestring);
+			c->ari_start = json_get_time(o, "ari_window_start");
+			c->ari_end = json_get_time(o, "ari_window_end");
+			c->ari_next_poll = json_get_time(o, "ari_next_poll");
+		}
+		v = cJSON_GetObjectItemCaseSensitive(o, "failures");
+		if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e6)
+			c->failures = (unsigned)v->valuedouble;
+		c->next_attempt = json_get_time(o, "next_attempt");
+		v = cJSON_GetObjectItemCaseSensitive(o, "last_error");
+		if (cJSON_IsString(v))
+			snprintf(c->last_error, sizeof c->last_error, "%s", v->valuestring);
+		v = cJSON_GetObjectItemCaseSensitive(o, "validation_failures");
+		const cJSON *e;
+		cJSON_ArrayForEach(e, v) {
+			time_t t = 0;
+			if (cJSON_IsString(e) &&
+			    proto_rfc3339_parse(e->valuestring, strlen(e->valuestring), &t) == 0)
+				schedule_budget_add(&c->budget, t);
+		}
+	}
+out:
+	cJSON_Delete(root);
+	free(text);
+	free(path);
+}
+
+/* ---- the stored certificate ---- */
+
+static bool
+names_equal(const struct store_meta *m, const struct config_cert *c)
+{
+	if (m->nnames != c->ndomains)
+		return false;
+	for (size_t i = 0; i < c->ndomains; i++) {
+		bool found = false;
+		for (size_t k = 0; k < m->nnames && !found; k++)
+			found = strcasecmp(m->names[k], c->domains[i]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* Reads what the store holds for c. True when it changed since last time. */
+static bool
+rc_refresh(struct rcert *c)
+{
+	struct store_cert sc = { 0 };
+	char err[STORE_ERR_MAX];
+	bool had = c->have;
+	char old[CRYPTO_SERIAL_MAX];
+
+	snprintf(old, sizeof old, "%s", c->serial);
+	c->have = false;
+	if (store_cert_load(&c->r->w.st, c->cert->name, c->variant, &sc, err, sizeof err) == 0 &&
+	    sc.meta.key_type != NULL && keytype_parse(sc.meta.key_type) == c->key &&
+	    names_equal(&sc.meta, c->cert) && sc.meta.serial != NULL) {
+		c->have = true;
+		snprintf(c->serial, sizeof c->serial, "%s", sc.meta.serial);
+		c->not_before = sc.meta.not_before;
+		c->not_after = sc.meta.not_after;
+		snprintf(c->ari_id, sizeof c->ari_id, "%s", sc.meta.ari_id != NULL ? sc.meta.ari_id : "");
+	} else {
+		c->serial[0] = '\0';
+	}
+	store_cert_free(&sc);
+	return had != c->have || strcmp(old, c->serial) != 0;
+}
+
+/* ---- ARI ---- */
+
+static void
+ari_result(void *arg, const char *err, time_t start, time_t end, long retry_after)
+{
+	struct rcert *c = arg;
+	time_t now = time(NULL);
+
+	c->ari_polling = false;
+	if (c->r->stopping)
+		return;
+	c->ari_next_poll = schedule_ari_poll(now, retry_after);
+	if (err != NULL) {
+		log_info("%s: renewalInfo: %s", c->id, err);
+	} else if (start != c->ari_start || end != c->ari_end) {
+		char s[32], e[32];
+		fmt_time(start, s, sizeof s);
+		fmt_time(end, e, sizeof e);
+		log_info("%s: ARI window %s .. %s", c->id, s, e);
+		c->ari_start = start;
+		c->ari_end = end;
+		c->renew_at = 0;	/* choose again inside the new window */
+	}
+	sched_save(c->r);
+	rc_plan(c);
+}
+
+static bool
+ari_offered(const struct rcert *c)
+{
+	const struct proto_directory *d;
+
+	return c->ca->state == CA_UP && (d = acme_directory(c->ca->acme)) != NULL &&
+	    d->renewal_info != NULL && c->ari_id[0] != '\0';
+}
+
+/* ---- orders ---- */
+
+static void
+rc_order_done(void *arg, const struct acme_order_result *res)
+{
+	struct rcert *c = arg;
+	struct run *r = c->r;
+	struct crypto_cert_info ci = { 0 };
+	struct store_meta m;
+	char err[STORE_ERR_MAX], cerr[CRYPTO_ERR_MAX], until[32];
+	time_t now = time(NULL);
+	enum schedule_reason why;
+
+	c->o = NULL;
+	crypto_key_free(c->reuse);
+	c->reuse = NULL;
+	r->running--;
+	if (res->fail != ACME_OK) {
+		c->orders_failed++;
+		c->failures++;
+		if (res->fail == ACME_FAIL_VALIDATION)
+			schedule_budget_add(&c->budget, now);
+		snprintf(c->last_error, sizeof c->last_error, "%s", res->err);
+		c->next_attempt = schedule_retry(now, c->failures, res->retry_after, &c->budget,
+		    rnd64(r), &why);
+		fmt_time(c->next_attempt, until, sizeof until);
+		log_err("%s: order failed (%u in a row), next attempt %s (%s): %s", c->id,
+		    c->failures, until, schedule_reason_name(why), res->err);
+		goto out;
+	}
+	if (crypto_cert_info(res->chain_pem, res->chain_len, &ci, cerr, sizeof cerr) < 0) {
+		snprintf(c->last_error, sizeof c->last_error, "%s", cerr);
+		c->failures++;
+		c->next_attempt = schedule_retry(now, c->failures, -1, &c->budget, rnd64(r), &why);
+		goto out;
+	}
+	memset(&m, 0, sizeof m);
+	m.names = c->cert->domains;
+	m.nnames = c->cert->ndomains;
+	m.key_type = (char *)keytype_name(c->key);
+	m.serial = ci.serial;
+	m.not_before = ci.not_before;
+	m.not_after = ci.not_after;
+	m.issuer = ci.issuer_cn;
+	m.ca = c->cert->ca->name;
+	m.directory = c->cert->ca->directory;
+	m.order_url = (char *)res->order_url;
+	m.cert_url = (char *)res->cert_url;
+	m.ari_id = ci.ari_id;
+	m.issued = now;
+	if (store_lock(&r->w.st, true, err, sizeof err) < 0 ||
+	    store_cert_save(&r->w.st, c->cert->name, c->variant, &m, res->key_pem, res->key_len,
+	    res->chain_pem, res->chain_len, err, sizeof err) < 0) {
+		store_unlock(&r->w.st);
+		snprintf(c->last_error, sizeof c->last_error, "%s", err);
+		log_err("%s: %s", c->id, err);
+		c->failures++;
+		c->next_attempt = schedule_retry(now, c->failures, -1, &c->budget, rnd64(r), &why);
+		goto out;
+	}
+	store_unlock(&r->w.st);
+	c->orders_ok++;
+	c->failures = 0;
+	c->next_attempt = 0;
+	c->last_error[0] = '\0';
+	c->renew_at = 0;
+	c->ari_start = c->ari_end = c->ari_next_poll = 0;
+	rc_refresh(c);
+	fmt_time(ci.not_after, until, sizeof until);
+	log_notice("%s: new certificate, serial %s, valid until %s (%.2f s)", c->id, ci.serial,
+	    until, now_mono() - c->started);
+	deploy_name(r, c->cert->name, false);
+out:
+	crypto_cert_info_free(&ci);
+	sched_save(r);
+	rc_plan(c);
+	dispatch(r);
+}
+
+static void
+rc_start(struct rcert *c)
+{
+	struct run *r = c->r;
+	struct acme_order_req req = {
+		.label = c->id,
+		.names = (const char *const *)c->cert->domains,
+		.nnames = c->cert->ndomains,
+		.key = c->key,
+		.profile = c->cert->profile,
+		.preferred_chain = c->cert->preferred_chain,
+		.agents = r->w.agents,
+		.preflight = c->cert->preflight,
+		.preflight_port = r->cfg->preflight_port,
+		.preflight_connect = r->cfg->preflight_connect,
+	};
+	char err[ACME_ERR_MAX];
+
+	c->queued = false;
+	if (c->have && ari_offered(c))
+		req.replaces = c->ari_id;
+	if (c->cert->reuse_key && c->have) {
+		struct store_cert sc = { 0 };
+		char serr[STORE_ERR_MAX], cerr[CRYPTO_ERR_MAX];
+		if (store_cert_load(&r->w.st, c->cert->name, c->variant, &sc, serr, sizeof serr) == 0)
+			c->reuse = crypto_key_from_pem(sc.key_pem, sc.key_len, cerr, sizeof cerr);
+		store_cert_free(&sc);
+		req.reuse_key = c->reuse;
+	}
+	log_info("%s: ordering (%s)", c->id, c->have ? c->reason : "not issued yet");
+	c->started = now_mono();
+	c->o = acme_order(c->ca->acme, &req, rc_order_done, c, err, sizeof err);
+	if (c->o == NULL) {
+		crypto_key_free(c->reuse);
+		c->reuse = NULL;
+		snprintf(c->last_error, sizeof c->last_error, "%s", err);
+		log_err("%s: %s", c->id, err);
+		c->failures++;
+		c->next_attempt = schedule_retry(time(NULL), c->failures, -1, &c->budget,
+		    rnd64(r), NULL);
+		sched_save(r);
+		rc_plan(c);
+		return;
+	}
+	r->running++;
+}
+
+static void
+dispatch(struct run *r)
+{
+	if (r->stopping)
+		return;
+	for (size_t i = 0; i < r->nrc && r->running < r->cfg->concurrency; i++) {
+		struct rcert *c = &r->rc[i];
+		if (c->queued && c->o == NULL && c->ca->state == CA_UP)
+			rc_start(c);
+	}
+}
+
+static void
+rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct rcert *c = w->data;
+
+	c->queued = true;
+	dispatch(c->r);
+}
+
+/* Sets c's timer to its next renewal (or retry) and polls ARI when due. */
+static void
+rc_plan(struct rcert *c)
+{
+	struct run *r = c->r;
+	time_t now = time(NULL), due;
+	enum schedule_reason why;
+
+	ev_timer_stop(r->w.loop, &c->timer);
+	if (r->stopping || c->o != NULL)
+		return;
+	if (!c->have) {
+		due = now;
+		snprintf(c->reason, sizeof c->reason, "not issued");
+	} else {
+		if (c->renew_at == 0) {
+			struct schedule_cert sc = { c->not_before, c->not_after, c->ari_start,
+			    c->ari_end };
+			c->renew_at = schedule_renewal(&sc, now, rnd64(r), &why);
+			snprintf(c->reason, sizeof c->reason, "%s", schedule_reason_name(why));
+			char buf[32];
+			fmt_time(c->renew_at, buf, sizeof buf);
+			log_info("%s: renewal at %s (%s)", c->id, buf, c->reason);
+			sched_save(r);
+		}
+		due = c->renew_at;
+		if (ari_offered(c) && !c->ari_polling && c->ari_next_poll <= now) {
+			c->ari_polling = true;
+			acme_renewal_info(c->ca->acme, c->ari_id, ari_result, c);
+		}
+	}
+	if (c->next_attempt > due)
+		due = c->next_attempt;
+	ev_timer_set(&c->timer, due > now ? (double)(due - now) : 0., 0.);
+	ev_timer_start(r->w.loop, &c->timer);
+}
+
+static void
+run_ca_ready(struct worker *w, struct ca_ctx *ca)
+{
+	struct run *r = w->owner;
+
+	if (ca->state == CA_FAILED) {
+		log_err("%s: retrying in 60 s", ca->err);
+		for (size_t i = 0; i < r->nrc; i++)
+			if (r->rc[i].ca == ca)
+				snprintf(r->rc[i].last_error, sizeof r->rc[i].last_error, "%s", ca->err);
+		/* a CA that could not start is tried again by the check timer */
+		return;
+	}
+	for (size_t i = 0; i < r->nrc; i++)
+		if (r->rc[i].ca == ca)
+			rc_plan(&r->rc[i]);
+	dispatch(r);
+}
+
+/* ---- deploy ---- */
+
+static void
+deployed(void *arg, const struct deploy_report *rep)
+{
+	(void)arg;
+	for (size_t i = 0; i < rep->n; i++) {
+		const struct deploy_result *d = &rep->results[i];
+		if (!d->ok)
+			log_err("%s%s%s: deploy to %s: %s", rep->name, d->variant ? "/" : "",
+			    d->variant ? d->variant : "", d->runtime_api, d->error);
+		else if (d->pushed)
+			log_notice("%s%s%s: deployed to %s (serial %s)", rep->name,
+			    d->variant ? "/" : "", d->variant ? d->variant : "", d->runtime_api,
+			    d->serial);
+	}
+	if (rep->warning != NULL)
+		log_warn("%s: %s", rep->name, rep->warning);
+}
+
+/* Pushes (check: only where missing or stale) every stored variant of
+ * name to every HAProxy. */
+static void
+deploy_name(struct run *r, const char *name, bool check)
+{
+	struct store_cert sc[DEPLOY_VARIANTS_MAX] = { 0 };
+	const struct store_cert *v[DEPLOY_VARIANTS_MAX];
+	const char *vn[DEPLOY_VARIANTS_MAX];
+	static const char *const variants[DEPLOY_VARIANTS_MAX] = { NULL, "rsa" };
+	char err[DEPLOY_ERR_MAX];
+	size_t n = 0;
+	int rc;
+
+	if (r->deploy == NULL)
+		return;
+	for (size_t k = 0; k < DEPLOY_VARIANTS_MAX; k++) {
+		if (store_cert_load(&r->w.st, name, variants[k], &sc[n], err, sizeof err) == 0) {
+			v[n] = &sc[n];
+			vn[n] = variants[k];
+			n++;
+		}
+	}
+	if (n > 0) {
+		rc = check ? deploy_check(r->deploy, name, v, vn, n, deployed, r, err, sizeof err) :
+		    deploy_cert(r->deploy, name, v, vn, n, deployed, r, err, sizeof err);
+		if (rc < 0 && errno != EBUSY)
+			log_err("%s: deploy: %s", name, err);
+	}
+	for (size_t k = 0; k < n; k++)
+		store_cert_free(&sc[k]);
+}
+
+static void
+removed(void *arg, const struct deploy_report *rep)
+{
+	(void)arg;
+	if (rep->ok)
+		log_notice("%s: taken out of HAProxy", rep->name);
+	else
+		log_err("%s: removing from HAProxy: %s", rep->name, rep->error);
+}
+
+/* ---- periodic check ---- */
+
+static void
+check_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct run *r = w->data;
+
+	for (size_t i = 0; i < r->w.ncas; i++) {
+		struct ca_ctx *ca = &r->w.cas[i];
+		bool used = false;
+		for (size_t k = 0; k < r->nrc && !used; k++)
+			used = r->rc[k].ca == ca;
+		if (used && ca->state == CA_FAILED) {
+			acme_free(ca->acme);
+			ca->acme = NULL;
+			http_client_free(ca->http);
+			ca->http = NULL;
+			crypto_key_free(ca->key);
+			ca->key = NULL;
+			ca->state = CA_IDLE;
+			worker_ca_start(&r->w, ca, false, NULL, NULL);
+		}
+	}
+	for (size_t i = 0; i < r->nrc; i++) {
+		struct rcert *c = &r->rc[i];
+		if (c->o != NULL)
+			continue;
+		if (rc_refresh(c)) {	/* the CLI renewed, revoked or removed it */
+			log_info("%s: the stored certificate changed (serial %s)", c->id,
+			    c->have ? c->serial : "none");
+			c->renew_at = 0;
+			c->ari_start = c->ari_end = c->ari_next_poll = 0;
+			sched_save(r);
+		}
+		rc_plan(c);
+	}
+	for (size_t i = 0; i < r->cfg->ncerts; i++)
+		deploy_name(r, r->cfg->certs[i].name, true);
+}
+
+/* ---- the local agent ---- */
+
+static void child_cb(struct ev_loop *loop, ev_child *w, int revents);
+
+static void
+child_watch(struct run *r)
+{
+	ev_child_stop(r->w.loop, &r->childw);
+	if (r->w.child > 0) {
+		ev_child_set(&r->childw, r->w.child, 0);
+		ev_child_start(r->w.loop, &r->childw);
+		r->child_started = now_mono();
+	}
+}
+
+static void
+child_restart_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct run *r = w->data;
+
+	if (r->stopping)
+		return;
+	if (worker_child_spawn(&r->w) < 0) {
+		r->child_backoff = r->child_backoff * 2 > CHILD_BACKOFF_MAX ? CHILD_BACKOFF_MAX :
+		    r->child_backoff * 2;
+		ev_timer_set(&r->child_restart, r->child_backoff, 0.);
+		ev_timer_start(r->w.loop, &r->child_restart);
+		return;
+	}
+	r->child_restarts++;
+	child_watch(r);
+}
+
+static void
+child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct run *r = w->data;
+
+	ev_child_stop(r->w.loop, w);
+	r->w.child = 0;
+	if (r->stopping)
+		return;
+	if (now_mono() - r->child_started > CHILD_STABLE)
+		r->child_backoff = CHILD_BACKOFF_MIN;
+	log_err("the agent hacme-spoa exited (status %d): restarting it in %.1f s",
+	    w->rstatus, r->child_backoff);
+	ev_timer_set(&r->child_restart, r->child_backoff, 0.);
+	ev_timer_start(r->w.loop, &r->child_restart);
+	r->child_backoff = r->child_backoff * 2 > CHILD_BACKOFF_MAX ? CHILD_BACKOFF_MAX :
+	    r->child_backoff * 2;
+}
+
+/* ---- configuration ---- */
+
+static void
+rcerts_free(struct run *r)
+{
+	for (size_t i = 0; i < r->nrc; i++) {
+		ev_timer_stop(r->w.loop, &r->rc[i].timer);
+		acme_order_cancel(r->rc[i].o);
+		r->rc[i].o = NULL;
+		crypto_key_free(r->rc[i].reuse);
+	}
+	free(r->rc);
+	r->rc = NULL;
+	r->nrc = 0;
+	r->running = 0;
+}
+
+static int
+rcerts_build(struct run *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->cfg->ncerts; i++)
+		n += r->cfg->certs[i].nkeys;
+	if ((r->rc = calloc(n + 1, sizeof *r->rc)) == NULL)
+		return -1;
+	for (size_t i = 0; i < r->cfg->ncerts; i++) {
+		const struct config_cert *cc = &r->cfg->certs[i];
+		for (size_t k = 0; k < cc->nkeys; k++) {
+			struct rcert *c = &r->rc[r->nrc++];
+			c->r = r;
+			c->cert = cc;
+			c->ki = (int)k;
+			c->key = cc->keys[k];
+			c->variant = worker_variant(cc, (int)k);
+			snprintf(c->id, sizeof c->id, "%s%s%s", cc->name, c->variant ? "/" : "",
+			    c->variant ? c->variant : "");
+			c->ca = worker_ca(&r->w, cc->ca);
+			ev_timer_init(&c->timer, rc_timer_cb, 0., 0.);
+			c->timer.data = c;
+			rc_refresh(c);
+		}
+	}
+	sched_load(r);
+	return 0;
+}
+
+/* CA clients, agents, deploy and certificates for r->cfg. */
+static int
+run_setup(struct run *r)
+{
+	char err[DEPLOY_ERR_MAX];
+
+	if (r->w.agents == NULL && worker_agents(&r->w, r->w.child <= 0) < 0)
+		return -1;
+	child_watch(r);
+	if (r->cfg->nruntime_apis > 0 || r->cfg->reload_command != NULL) {
+		if ((r->deploy = deploy_new(r->w.loop, r->cfg, NULL, err, sizeof err)) == NULL) {
+			log_err("%s", err);
+			return -1;
+		}
+	} else {
+		log_warn("no runtime-api and no reload-command: certificates are stored in %s "
+		    "but not put into HAProxy", r->cfg->state_dir);
+	}
+	if (rcerts_build(r) < 0)
+		return -1;
+	for (size_t i = 0; i < r->nrc; i++)
+		if (r->rc[i].ca->state == CA_IDLE)
+			worker_ca_start(&r->w, r->rc[i].ca, false, NULL, NULL);
+	/* what is stored goes to HAProxy at once, before any CA answers */
+	for (size_t i = 0; i < r->cfg->ncerts; i++)
+		deploy_name(r, r->cfg->certs[i].name, true);
+	log_notice("hacme run: %zu certificates (%zu with key variants), %zu ca, %s, "
+	    "%zu runtime-api", r->cfg->ncerts, r->nrc, r->cfg->ncas,
+	    r->cfg->nagents > 0 ? "external agents" : "local agent", r->cfg->nruntime_apis);
+	return 0;
+}
+
+static void
+sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct run *r = w->data;
+	struct config *nc = calloc(1, sizeof *nc), *old = r->cfg;
+	char err[CONFIG_ERR_MAX];
+	char **gone = NULL;
+	size_t ngone = 0;
+
+	if (nc == NULL)
+		return;
+	if (config_load(nc, r->cfgpath, err, sizeof err) < 0) {
+		log_err("SIGHUP: %s: keeping the running configuration", err);
+		config_free(nc);
+		free(nc);
+		return;
+	}
+	/* names that leave the config leave HAProxy (their files stay in the
+	 * state dir: adding them back re-orders nothing) */
+	if ((gone = calloc(old->ncerts + 1, sizeof *gone)) == NULL) {
+		config_free(nc);
+		free(nc);
+		return;
+	}
+	for (size_t i = 0; i < old->ncerts; i++)
+		if (config_find_cert(nc, old->certs[i].name) == NULL)
+			gone[ngone++] = strdup(old->certs[i].name);
+	log_notice("SIGHUP: %s reloaded: %zu certificates, %zu removed", r->cfgpath,
+	    nc->ncerts, ngone);
+	rcerts_free(r);
+	deploy_free(r->deploy);
+	r->deploy = NULL;
+	agentctl_free(r->w.agents);
+	r->w.agents = NULL;
+	for (size_t i = 0; i < r->w.ncas; i++) {
+		acme_free(r->w.cas[i].acme);
+		http_client_free(r->w.cas[i].http);
+		crypto_key_free(r->w.cas[i].key);
+	}
+	free(r->w.cas);
+	r->w.cas = calloc(nc->ncas + 1, sizeof *r->w.cas);
+	r->w.ncas = r->w.cas != NULL ? nc->ncas : 0;
+	for (size_t i = 0; i < r->w.ncas; i++) {
+		r->w.cas[i].w = &r->w;
+		r->w.cas[i].ca = &nc->cas[i];
+	}
+	r->cfg = nc;
+	r->w.cfg = nc;
+	config_free(old);
+	free(old);
+	if (run_setup(r) < 0)
+		log_err("SIGHUP: could not apply the new configuration");
+	for (size_t i = 0; i < ngone; i++) {
+		if (gone[i] != NULL && r->deploy != NULL &&
+		    deploy_remove(r->deploy, gone[i], removed, r, err, sizeof err) < 0)
+			log_err("%s: %s", gone[i], err);
+		free(gone[i]);
+	}
+	free(gone);
+}
+
+static void
+stop_done_cb(void *arg, const char *err)
+{
+	struct run *r = arg;
+
+	(void)err;
+	ev_break(r->w.loop, EVBREAK_ALL);
+}
+
+static void
+stop_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)revents;
+	(void)w;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void
+sigterm_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	struct run *r = w->data;
+
+	if (r->stopping) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	log_notice("signal %d: stopping (withdrawing pending tokens)", w->signum);
+	r->stopping = true;
+	rcerts_free(r);
+	ev_timer_stop(loop, &r->check);
+	ev_timer_stop(loop, &r->child_restart);
+	/* a PING answered after the DELs means every DEL was taken */
+	if (r->w.agents != NULL && agentctl_ping(r->w.agents, stop_done_cb, r) == 0) {
+		ev_timer_set(&r->stop_timer, STOP_GRACE, 0.);
+		ev_timer_start(loop, &r->stop_timer);
+	} else {
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+int
+run_main(struct config *cfg, const char *cfgpath)
+{
+	struct run *r = calloc(1, sizeof *r);
+	struct ev_loop *loop = ev_default_loop(0);
+	char path[4200];
+	int rc = 1;
+
+	if (r == NULL || (r->cfg = malloc(sizeof *r->cfg)) == NULL) {
+		free(r);
+		return 1;
+	}
+	/* take the config over: SIGHUP replaces it */
+	*r->cfg = *cfg;
+	memset(cfg, 0, sizeof *cfg);
+	cfg = r->cfg;
+	r->cfgpath = cfgpath;
+	r->run_lock = -1;
+	r->child_backoff = CHILD_BACKOFF_MIN;
+	if (crypto_random(&r->rnd_state, sizeof r->rnd_state) < 0 || r->rnd_state == 0)
+		r->rnd_state = (uint64_t)time(NULL) | 1;
+	/* the store lock is taken per write; this one keeps a second `run` out */
+	if (worker_init(&r->w, cfg, loop, true) < 0)
+		goto out;
+	store_unlock(&r->w.st);
+	snprintf(path, sizeof path, "%s/run.lock", cfg->state_dir);
+	if ((r->run_lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+	    flock(r->run_lock, LOCK_EX | LOCK_NB) < 0) {
+		log_err("%s: %s", path, errno == EWOULDBLOCK ?
+		    "another `hacme run` uses this state dir" : strerror(errno));
+		goto out;
+	}
+	r->w.owner = r;
+	r->w.ca_ready = run_ca_ready;
+	ev_child_init(&r->childw, child_cb, 0, 0);
+	r->childw.data = r;
+	ev_timer_init(&r->child_restart, child_restart_cb, 0., 0.);
+	r->child_restart.data = r;
+	ev_timer_init(&r->stop_timer, stop_timer_cb, 0., 0.);
+	ev_timer_init(&r->check, check_cb, CHECK_INTERVAL, CHECK_INTERVAL);
+	r->check.data = r;
+	ev_signal_init(&r->sighup, sighup_cb, SIGHUP);
+	ev_signal_init(&r->sigterm, sigterm_cb, SIGTERM);
+	ev_signal_init(&r->sigint, sigterm_cb, SIGINT);
+	r->sighup.data = r->sigterm.data = r->sigint.data = r;
+	ev_signal_start(loop, &r->sighup);
+	ev_signal_start(loop, &r->sigterm);
+	ev_signal_start(loop, &r->sigint);
+	if (run_setup(r) < 0)
+		goto out;
+	ev_timer_start(loop, &r->check);
+	ev_run(loop, 0);
+	rc = 0;
+out:
+	rcerts_free(r);
+	deploy_free(r->deploy);
+	ev_child_stop(loop, &r->childw);
+	worker_fini(&r->w);
+	config_free(r->cfg);
+	free(r->cfg);
+	if (r->run_lock >= 0)
+		close(r->run_lock);
+	log_notice("hacme run: stopped");
+	log_flush();
+	free(r);
+	return rc;
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""hacme run against the real pebble, HAProxy (shipped haproxy-conf) and its
+own hacme-spoa child: three certificates served; 60-second certificates
+renewed and hot-loaded again and again, never an expired one served; the
+child agent killed and restarted; a restart orders nothing; SIGHUP adds and
+removes; revoke; account rollover."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get('HACME_SRC', os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), '..', '..')), 'tests', 'lab'))
+import lab as L  # noqa: E402
+
+t = L.TAP()
+
+
+def serving(st, name, root=None):
+    try:
+        return L.tls_probe(st.https_port, name, ca=root)
+    except L.LabError:
+        return None
+
+
+def wait_served(st, name, pred, timeout, what):
+    deadline = time.time() + timeout
+    info = None
+    while time.time() < deadline:
+        info = serving(st, name)
+        if info is not None and pred(info):
+            return info
+        time.sleep(0.3)
+    t.diag('%s: last seen %s' % (what, info and (info['serial'], info['issuer'])))
+    return None
+
+
+def start_run(lab, cfg, name='hacme-run'):
+    p = lab.spawn(name, [L.exe('acme/hacme'), '-c', cfg, 'run'],
+                  ready=r'hacme run: \d+ certificates')
+    return p
+
+
+def main_case(lab):
+    hp = lab.port()
+    pb = lab.pebble(http_port=hp, config={'certificateValidityPeriod': 60},
+                    env={'PEBBLE_AUTHZREUSE': '100'})
+    st = lab.stack(http_port=hp, agent=False)
+    names = ['one.example', 'two.example', 'three.example']
+    certs = [(n.split('.')[0], ['domains %s' % n]) for n in names]
+    cfg = lab.hacme_config(pb, st, certs=certs, agents=[])
+    inter = L.cert_info(pb.intermediates(0))['subject']
+    pebble_issued = lambda i: i['issuer'] == inter
+
+    mark = pb.proc.log_mark()
+    run = start_run(lab, cfg)
+    first = {}
+    for n in names:
+        info = wait_served(st, n, pebble_issued, 30, n)
+        t.ok(info is not None, 'hacme run: %s is served over TLS by SNI with a pebble certificate' % n)
+        first[n] = info and info['serial']
+    t.eq(pb.orders_created(mark), 3, 'three orders for three certificates')
+    hap_pid = st.hap.info().get('Pid')
+
+    # the child agent: killed -> restarted by run
+    out = subprocess.run(['pgrep', '-f', 'hacme-spoa --listen 127.0.0.1:%d' % st.agent_port],
+                         capture_output=True, text=True).stdout.split()
+    t.eq(len(out), 1, 'hacme run started one hacme-spoa on spoa-listen')
+    if out:
+        agent_pid = int(out[0])
+        os.kill(agent_pid, signal.SIGKILL)
+        try:
+            run.wait_log(r'the agent hacme-spoa exited', timeout=10)
+            L.wait_until(lambda: subprocess.run(['pgrep', '-f', 'hacme-spoa --listen 127.0.0.1:%d' % st.agent_port],
+                                                capture_output=True, text=True).stdout.split() not in ([], [str(agent_pid)]),
+                         10, 'agent restarted')
+            ok = True
+        except L.LabError:
+            ok = False
+        t.ok(ok, 'the killed agent is restarted by hacme run')
+
+    # 60 s certificates: renewed at half their life, hot-loaded, repeatedly
+    seen = {n: [first[n]] for n in names}
+    expired_served = []
+    deadline = time.time() + 75
+    while time.time() < deadline and not all(len(set(v)) >= 3 for v in seen.values()):
+        for n in names:
+            info = serving(st, n)
+            if info is None:
+                continue
+            if info['not_after_ts'] is not None and info['not_after_ts'] <= time.time():
+                expired_served.append((n, info['serial']))
+            if info['serial'] != seen[n][-1]:
+                seen[n].append(info['serial'])
+        time.sleep(0.5)
+    for n in names:
+        t.ok(len(set(seen[n])) >= 3, '%s: renewed and hot-loaded on its own, twice (serials %s)' % (n, ' '.join(str(x) for x in seen[n])))
+    t.eq(expired_served, [], 'HAProxy never served an expired certificate')
+    t.eq(st.hap.info().get('Pid'), hap_pid, 'the same HAProxy process all along (no reload)')
+
+    # restart: nothing valid is ordered again
+    run.stop()
+    t.eq(run.returncode(), 0, 'SIGTERM: hacme run exits 0')
+    mark = pb.proc.log_mark()
+    run = start_run(lab, cfg, name='hacme-run2')
+    time.sleep(3)
+    t.eq(pb.orders_created(mark), 0, 'a restarted hacme run orders nothing that is still valid')
+    run.stop()
+    return pb, st, cfg
+
+
+def sighup_case(lab):
+    hp = lab.port()
+    pb = lab.pebble(http_port=hp, env={'PEBBLE_AUTHZREUSE': '0'})
+    st = lab.stack(http_port=hp, agent=False)
+    cfg = lab.hacme_config(pb, st, certs=[('keep', ['domains keep.example']),
+                                          ('drop', ['domains drop.example'])], agents=[])
+    inter = L.cert_info(pb.intermediates(0))['subject']
+    ours = lambda i: i['issuer'] == inter
+    run = start_run(lab, cfg)
+    t.ok(wait_served(st, 'keep.example', ours, 30, 'keep') is not None, 'SIGHUP case: keep.example served')
+    t.ok(wait_served(st, 'drop.example', ours, 30, 'drop') is not None, 'SIGHUP case: drop.example served')
+
+    # a broken config: the old one stays
+    good = open(cfg).read()
+    lab.write(os.path.basename(cfg), good + 'cert bad\n    domains *.bad.example\n')
+    mark = run.log_mark()
+    run.kill(signal.SIGHUP)
+    run.wait_log(r'keeping the running configuration', timeout=10, since=mark)
+    t.like(run.read_log(mark), r'hacme\.cfg:\d+: .*wildcard', 'SIGHUP with an error: file:line logged, old config kept')
+    t.ok(wait_served(st, 'drop.example', ours, 5, 'drop still') is not None, 'nothing was removed')
+
+    lab.write(os.path.basename(cfg), good.replace('cert drop\n    domains drop.example\n',
+                                                  'cert added\n    domains added.example\n'))
+    mark = run.log_mark()
+    run.kill(signal.SIGHUP)
+    run.wait_log(r'SIGHUP: .* reloaded', timeout=10, since=mark)
+    t.ok(wait_served(st, 'added.example', ours, 30, 'added') is not None, 'SIGHUP: the added section is issued and served')
+    t.ok(wait_served(st, 'drop.example', lambda i: not ours(i), 15, 'dropped') is not None,
+         'SIGHUP: the removed section is taken out of HAProxy (its SNI falls back)')
+    t.ok(wait_served(st, 'keep.example', ours, 5, 'keep') is not None, 'the kept section is still served')
+
+    # revoke (CLI beside the running daemon): pebble says revoked, a replacement is served
+    before = serving(st, 'keep.example')
+    rc, out, err = lab.hacme('revoke', 'keep', '--reason', 'keyCompromise', config=cfg)
+    t.eq(rc, 0, 'revoke: exit 0 (%s)' % (out + err).strip()[-300:])
+    status = pb.cert_status(before['serial'])
+    t.eq(status and status.get('Status'), 'Revoked', 'pebble reports the certificate revoked')
+    after = wait_served(st, 'keep.example', lambda i: i['serial'] != before['serial'] and ours(i), 20, 'replacement')
+    t.ok(after is not None, 'the replacement certificate is served')
+
+    # account rollover, then another issuance with the new key
+    acct = os.path.join(cfg + '.state', 'account', 'pebble', 'key.pem')
+    old_key = open(acct).read()
+    rc, out, err = lab.hacme('account', 'rollover', config=cfg)
+    t.eq(rc, 0, 'account rollover: exit 0 (%s)' % (out + err).strip()[-300:])
+    t.ok(open(acct).read() != old_key, 'the stored account key changed')
+    rc, out, err = lab.hacme('renew', '--force', 'keep', config=cfg)
+    t.eq(rc, 0, 'after the rollover, another issuance works with the new key (%s)' % (out + err).strip()[-300:])
+    rc, out, err = lab.hacme('account', 'show', config=cfg)
+    t.like(out, r'status:\s+valid', 'the account is still valid after the rollover')
+    run.stop()
+    t.eq(run.returncode(), 0, 'hacme run stops cleanly')
+
+
+with L.Lab('run') as lab:
+    main_case(lab)
+with L.Lab('sighup') as lab:
+    sighup_case(lab)
+sys.exit(t.done())
