@@ -275,21 +275,6 @@ load_config(struct config *cfg, const char *path)
 	return 0;
 }
 
-static bool
-same_names(const struct store_meta *m, const struct config_cert *c)
-{
-	if (m->nnames != c->ndomains)
-		return false;
-	for (size_t i = 0; i < c->ndomains; i++) {
-		bool found = false;
-		for (size_t k = 0; k < m->nnames && !found; k++)
-			found = strcasecmp(m->names[k], c->domains[i]) == 0;
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
 enum want { WANT_MISSING, WANT_DUE, WANT_ALL };
 
 /* Whether the stored certificate for (c, k) must be ordered again. */
@@ -315,7 +300,7 @@ needs_order(struct cli *w, const struct config_cert *c, int ki, enum want want, 
 	if (want == WANT_ALL)
 		goto out;
 	if (sc.meta.key_type == NULL || keytype_parse(sc.meta.key_type) != k ||
-	    !same_names(&sc.meta, c) || sc.meta.not_after <= now)
+	    !worker_same_names(&sc.meta, c) || sc.meta.not_after <= now)
 		goto out;
 	if (want == WANT_DUE) {
 		time_t life = sc.meta.not_after - sc.meta.not_before;
@@ -375,7 +360,6 @@ cli_deployed(void *arg, const struct deploy_report *rep)
 static int
 cli_deploy(struct worker *w, const char *const *names, const bool *force, size_t n)
 {
-	static const char *const variants[DEPLOY_VARIANTS_MAX] = { NULL, "rsa" };
 	struct dctx x = { .loop = w->loop };
 	char err[DEPLOY_ERR_MAX];
 	struct deploy *d;
@@ -391,18 +375,11 @@ cli_deploy(struct worker *w, const char *const *names, const bool *force, size_t
 		return EXIT_DEPLOY;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct store_cert sc[DEPLOY_VARIANTS_MAX] = { 0 };
-		const struct store_cert *v[DEPLOY_VARIANTS_MAX];
+		struct store_cert sc[DEPLOY_VARIANTS_MAX];
+		const struct store_cert *v[DEPLOY_VARIANTS_MAX] = { &sc[0], &sc[1] };
 		const char *vn[DEPLOY_VARIANTS_MAX];
-		size_t nv = 0;
+		size_t nv = worker_load_variants(w, names[i], sc, vn);
 		int rc;
-		for (size_t k = 0; k < DEPLOY_VARIANTS_MAX; k++)
-			if (store_cert_load(&w->st, names[i], variants[k], &sc[nv], err,
-			    sizeof err) == 0) {
-				v[nv] = &sc[nv];
-				vn[nv] = variants[k];
-				nv++;
-			}
 		if (nv == 0) {
 			fprintf(stderr, "hacme: %s: nothing stored to deploy (issue it first)\n",
 			    names[i]);
@@ -792,7 +769,6 @@ rv_started(void *arg, const char *err)
 static int
 verb_revoke(struct config *cfg, int argc, char **argv)
 {
-	static const char *const variants[DEPLOY_VARIANTS_MAX] = { NULL, "rsa" };
 	struct worker w = { 0 };
 	struct rv_ctx x = { .w = &w, .reason = -1 };
 	char err[CONFIG_ERR_MAX], why[PROTO_WHY_MAX];
@@ -827,9 +803,7 @@ verb_revoke(struct config *cfg, int argc, char **argv)
 		worker_fini(&w);
 		return EXIT_USAGE;
 	}
-	for (size_t k = 0; k < DEPLOY_VARIANTS_MAX; k++)
-		if (store_cert_load(&w.st, c->name, variants[k], &x.sc[x.n], err, sizeof err) == 0)
-			x.vn[x.n++] = variants[k];
+	x.n = worker_load_variants(&w, c->name, x.sc, x.vn);
 	if (x.n == 0) {
 		fprintf(stderr, "hacme: %s: no stored certificate to revoke\n", c->name);
 		x.rc = EXIT_USAGE;

@@ -251,21 +251,6 @@ out:
 
 /* ---- the stored certificate ---- */
 
-static bool
-names_equal(const struct store_meta *m, const struct config_cert *c)
-{
-	if (m->nnames != c->ndomains)
-		return false;
-	for (size_t i = 0; i < c->ndomains; i++) {
-		bool found = false;
-		for (size_t k = 0; k < m->nnames && !found; k++)
-			found = strcasecmp(m->names[k], c->domains[i]) == 0;
-		if (!found)
-			return false;
-	}
-	return true;
-}
-
 /* Reads what the store holds for c. True when it changed since last time. */
 static bool
 rc_refresh(struct rcert *c)
@@ -279,7 +264,7 @@ rc_refresh(struct rcert *c)
 	c->have = false;
 	if (store_cert_load(&c->r->w.st, c->cert->name, c->variant, &sc, err, sizeof err) == 0 &&
 	    sc.meta.key_type != NULL && keytype_parse(sc.meta.key_type) == c->key &&
-	    names_equal(&sc.meta, c->cert) && sc.meta.serial != NULL) {
+	    worker_same_names(&sc.meta, c->cert) && sc.meta.serial != NULL) {
 		c->have = true;
 		snprintf(c->serial, sizeof c->serial, "%s", sc.meta.serial);
 		c->not_before = sc.meta.not_before;
@@ -436,7 +421,8 @@ rc_start(struct rcert *c)
 		store_cert_free(&sc);
 		req.reuse_key = c->reuse;
 	}
-	log_info("%s: ordering (%s)", c->id, c->have ? c->reason : "not issued yet");
+	log_info("%s: ordering (%s%s%s)", c->id, c->have ? c->reason : "not issued yet",
+	    req.replaces != NULL ? ", replaces " : "", req.replaces != NULL ? req.replaces : "");
 	c->started = now_mono();
 	c->o = acme_order(c->ca->acme, &req, rc_order_done, c, err, sizeof err);
 	if (c->o == NULL) {
@@ -472,7 +458,14 @@ rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	struct rcert *c = w->data;
+	time_t now = time(NULL);
 
+	/* woken for an ARI poll, not for the renewal itself */
+	if (c->have && c->renew_at > now && (c->next_attempt == 0 || c->next_attempt <= now) &&
+	    ari_offered(c) && c->ari_next_poll <= now) {
+		rc_plan(c);
+		return;
+	}
 	c->queued = true;
 	dispatch(c->r);
 }
@@ -510,6 +503,8 @@ rc_plan(struct rcert *c)
 	}
 	if (c->next_attempt > due)
 		due = c->next_attempt;
+	if (c->have && ari_offered(c) && c->ari_next_poll > now && c->ari_next_poll < due)
+		due = c->ari_next_poll;	/* wake for the next renewalInfo poll */
 	ev_timer_set(&c->timer, due > now ? (double)(due - now) : 0., 0.);
 	ev_timer_start(r->w.loop, &c->timer);
 }
@@ -558,23 +553,16 @@ deployed(void *arg, const struct deploy_report *rep)
 static void
 deploy_name(struct run *r, const char *name, bool check)
 {
-	struct store_cert sc[DEPLOY_VARIANTS_MAX] = { 0 };
-	const struct store_cert *v[DEPLOY_VARIANTS_MAX];
+	struct store_cert sc[DEPLOY_VARIANTS_MAX];
+	const struct store_cert *v[DEPLOY_VARIANTS_MAX] = { &sc[0], &sc[1] };
 	const char *vn[DEPLOY_VARIANTS_MAX];
-	static const char *const variants[DEPLOY_VARIANTS_MAX] = { NULL, "rsa" };
 	char err[DEPLOY_ERR_MAX];
-	size_t n = 0;
+	size_t n;
 	int rc;
 
 	if (r->deploy == NULL)
 		return;
-	for (size_t k = 0; k < DEPLOY_VARIANTS_MAX; k++) {
-		if (store_cert_load(&r->w.st, name, variants[k], &sc[n], err, sizeof err) == 0) {
-			v[n] = &sc[n];
-			vn[n] = variants[k];
-			n++;
-		}
-	}
+	n = worker_load_variants(&r->w, name, sc, vn);
 	if (n > 0) {
 		rc = check ? deploy_check(r->deploy, name, v, vn, n, deployed, r, err, sizeof err) :
 		    deploy_cert(r->deploy, name, v, vn, n, deployed, r, err, sizeof err);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -279,6 +280,39 @@ worker_ca_start(struct worker *w, struct ca_ctx *c, bool only_existing,
 fail:
 	c->state = CA_FAILED;
 	return -1;
+}
+
+bool
+worker_same_names(const struct store_meta *m, const struct config_cert *c)
+{
+	if (m->nnames != c->ndomains)
+		return false;
+	for (size_t i = 0; i < c->ndomains; i++) {
+		bool found = false;
+		for (size_t k = 0; k < m->nnames && !found; k++)
+			found = strcasecmp(m->names[k], c->domains[i]) == 0;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+size_t
+worker_load_variants(struct worker *w, const char *name, struct store_cert sc[2],
+    const char *vn[2])
+{
+	static const char *const variants[2] = { NULL, "rsa" };
+	char err[STORE_ERR_MAX];
+	size_t n = 0;
+
+	for (size_t k = 0; k < 2; k++) {
+		memset(&sc[n], 0, sizeof sc[n]);
+		if (store_cert_load(&w->st, name, variants[k], &sc[n], err, sizeof err) == 0)
+			vn[n++] = variants[k];
+		else if (errno != ENOENT)
+			log_warn("%s: %s", name, err);
+	}
+	return n;
 }
 
 struct ca_ctx *

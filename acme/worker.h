@@ -82,6 +82,13 @@ void worker_child_stop(struct worker *w);
  * certificate lives under rsa/. */
 const char *worker_variant(const struct config_cert *c, int k);
 
+/* True when the stored meta names exactly c's domains (any order, case). */
+bool worker_same_names(const struct store_meta *m, const struct config_cert *c);
+/* Loads every stored variant of name (NULL, then "rsa") into sc[], their
+ * names into vn[]: the count (0: nothing stored). Free each sc[i]. */
+size_t worker_load_variants(struct worker *w, const char *name, struct store_cert sc[2],
+    const char *vn[2]);
+
 double now_mono(void);
 void fmt_time(time_t t, char *out, size_t len);	/* RFC 3339 UTC */
 
