@@ -240,6 +240,18 @@ def case_chain(lab):
     t.like(out, r'Private-Key: \(2048 bit', 'account-key rsa2048: the account key is RSA 2048 (JWS RS256 accepted by pebble)')
 
 
+def case_shipped_configs(lab):
+    """Every hacme config the project ships passes `hacme check`."""
+    for rel in ('docker/hacme.cfg.example',):
+        rc, out, err = lab.hacme('check', config=os.path.join(L.SRC, rel))
+        t.eq(rc, 0, 'hacme check %s (%s)' % (rel, (out + err).strip()))
+    rc, out, err = lab.hacme('check', config=lab.write('bad.cfg', 'global\n    concurency 4\nca x\n    directory https://x.example/dir\n'))
+    t.eq(rc, 1, 'hacme check of a bad config: exit 1')
+    t.like(err, r'bad\.cfg:2: .*concurency.*did you mean .concurrency', 'the error names file:line and the fix')
+
+
+with L.Lab('configs') as lab:
+    case_shipped_configs(lab)
 with L.Lab('issue') as lab:
     case_main(lab)
 with L.Lab('reuse') as lab:
