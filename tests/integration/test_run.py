@@ -167,6 +167,77 @@ def sighup_case(lab):
     t.eq(run.returncode(), 0, 'hacme run stops cleanly')
 
 
+def agent_list(path):
+    """LIST on a control socket: the tokens pending there."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(3)
+    try:
+        s.connect(path)
+        s.sendall(b'LIST\n')
+        s.shutdown(socket.SHUT_WR)
+        data = b''
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    except OSError:
+        return None
+    finally:
+        s.close()
+    return [l.split()[0] for l in data.decode().split('\n') if l and l != 'END']
+
+
+def agent_pids(port):
+    return subprocess.run(['pgrep', '-f', 'hacme-spoa --listen 127.0.0.1:%d' % port],
+                          capture_output=True, text=True).stdout.split()
+
+
+def tokens_back_case(lab):
+    """pebble sleeping before each validation (PEBBLE_VA_NOSLEEP off) keeps
+    tokens pending for seconds: kill the child agent then, and the restarted
+    one must hold them again, and the certificate still comes."""
+    hp = lab.port()
+    pb = lab.pebble(http_port=hp, env={'PEBBLE_VA_NOSLEEP': '0', 'PEBBLE_AUTHZREUSE': '0'})
+    st = lab.stack(http_port=hp, agent=False)
+    names = ['t%d.example' % i for i in range(5)]
+    cfg = lab.hacme_config(pb, st, certs=[('slow', ['domains ' + ' '.join(names)])], agents=[])
+    sock = os.path.join(cfg + '.state', 'agent.sock')
+    run = start_run(lab, cfg)
+    before = []
+    deadline = time.time() + 20
+    while time.time() < deadline and not before:
+        before = agent_list(sock) or []
+        time.sleep(0.05)
+    t.ok(len(before) > 0, 'tokens are pending on the child agent while pebble validates (%d)' % len(before))
+    pids = agent_pids(st.agent_port)
+    if pids:
+        os.kill(int(pids[0]), signal.SIGKILL)
+    after = None
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = agent_pids(st.agent_port)
+        if now and now != pids:
+            after = agent_list(sock)
+            if after:       # hacme re-adds them once it has reconnected
+                break
+        time.sleep(0.05)
+    t.ok(after is not None, 'the killed agent was restarted')
+    order_done = 'slow: new certificate' in run.read_log()
+    if order_done:
+        t.skip('the restarted agent holds the pending tokens again', 'pebble finished the order before the restart')
+    else:
+        t.ok(after and set(after) <= set(before) and len(after) > 0,
+             'the restarted agent holds the pending tokens again (%d of %d)' % (len(after or []), len(before)))
+    inter = L.cert_info(pb.intermediates(0))['subject']
+    t.ok(wait_served(st, names[0], lambda i: i['issuer'] == inter, 60, 'slow') is not None,
+         'the certificate was issued through the restarted agent and is served')
+    run.stop()
+
+
+with L.Lab('tokens') as lab:
+    tokens_back_case(lab)
 with L.Lab('run') as lab:
     main_case(lab)
 with L.Lab('sighup') as lab:
