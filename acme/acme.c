@@ -1912,10 +1912,16 @@ acme_order(struct acme *a, const struct acme_order_req *req,
 		return NULL;
 	}
 	if (req->profile != NULL && !proto_directory_has_profile(&a->dir, req->profile)) {
-		snprintf(err, errlen, "%s: profile '%s': the CA does not offer it (%s)",
-		    req->label != NULL ? req->label : req->names[0], req->profile,
-		    a->dir.nprofiles > 0 ? "see its directory's meta.profiles" :
-		    "its directory lists no profiles");
+		char offered[512] = "";
+		size_t len = 0;
+		for (size_t i = 0; i < a->dir.nprofiles && len < sizeof offered; i++)
+			len += (size_t)snprintf(offered + len, sizeof offered - len, "%s%s",
+			    i > 0 ? ", " : "", a->dir.profiles[i]);
+		snprintf(err, errlen, "%s%scert %s: profile '%s': %s does not offer it (%s%s)",
+		    req->where != NULL ? req->where : "", req->where != NULL ? ": " : "",
+		    req->label != NULL ? req->label : req->names[0], req->profile, a->ca_name,
+		    a->dir.nprofiles > 0 ? "it offers: " : "its directory lists no profiles",
+		    offered);
 		return NULL;
 	}
 	if ((o = calloc(1, sizeof *o)) == NULL)

@@ -74,6 +74,7 @@ void acme_account_fetch(struct acme *a,
 
 struct acme_order_req {
 	const char *label;		/* for messages: the cert section name */
+	const char *where;		/* "FILE:LINE" of the cert section, or NULL */
 	const char *const *names;	/* identifiers, config order */
 	size_t nnames;
 	enum keytype key;		/* a new key of this type... */

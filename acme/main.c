@@ -202,14 +202,18 @@ job_start(struct job *j)
 		.preflight_port = w->w.cfg->preflight_port,
 		.preflight_connect = w->w.cfg->preflight_connect,
 	};
-	char err[ACME_ERR_MAX];
+	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 
+	snprintf(where, sizeof where, "%s:%d", w->w.cfg->file, c->line);
+	req.where = c->implicit ? NULL : where;
 	j->running = true;
 	w->running++;
 	j->started = now_mono();
 	if ((j->o = acme_order(j->ca->acme, &req, job_order_done, j, err, sizeof err)) == NULL) {
+		/* refused before anything was sent: the config asks for what the
+		 * CA does not offer (a profile) */
 		fprintf(stderr, "hacme: %s\n", err);
-		set_rc(w, EXIT_ACME);
+		set_rc(w, EXIT_USAGE);
 		job_finish(j);
 	}
 }

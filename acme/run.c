@@ -408,8 +408,10 @@ rc_start(struct rcert *c)
 		.preflight_port = r->cfg->preflight_port,
 		.preflight_connect = r->cfg->preflight_connect,
 	};
-	char err[ACME_ERR_MAX];
+	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 
+	snprintf(where, sizeof where, "%s:%d", r->cfg->file, c->cert->line);
+	req.where = where;
 	c->queued = false;
 	if (c->have && ari_offered(c))
 		req.replaces = c->ari_id;

@@ -53,6 +53,8 @@ class ARI:
                 if self.path == '/dir':
                     d = ari.pb.directory_json()
                     d['renewalInfo'] = 'https://127.0.0.1:%d/renewal-info' % ari.port
+                    d.setdefault('meta', {})['profiles'] = {
+                        'classic': 'the default', 'tlsserver': '45 days, TLS server auth only'}
                     return self.send(200, d)
                 m = re.match(r'^/renewal-info/([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)$', self.path)
                 if not m:
@@ -145,4 +147,20 @@ with L.Lab('ari') as lab:
     time.sleep(3)
     t.eq(pb.orders_created(), 2, 'no further order while the new certificate\'s window is a month away')
     run.stop()
+
+    # profiles: checked against the directory's meta.profiles
+    prof = lab.hacme_config(pb, st, name='prof.cfg', agents=[],
+                            certs=[('good', ['domains good.example', 'profile tlsserver']),
+                                   ('nope', ['domains nope.example', 'profile shortlived'])])
+    text = open(prof).read().replace(pb.directory, ari.directory)
+    lab.write('prof.cfg', text)
+    rc, out, err = lab.hacme('issue', 'good', config=prof)
+    t.eq(rc, 0, 'profile tlsserver, listed in meta.profiles: issued (%s)' % err.strip()[-200:])
+    mark = pb.proc.log_mark()
+    rc, out, err = lab.hacme('issue', 'nope', config=prof)
+    line = [i + 1 for i, l in enumerate(text.split('\n')) if l == 'cert nope'][0]
+    t.eq(rc, 1, 'a profile the CA does not list: exit 1, a config error')
+    t.like(err, r'prof\.cfg:%d: cert nope: profile .shortlived.: ca pebble does not offer it \(it offers: classic, tlsserver\)' % line,
+           'the error names file:line, the profile and what the CA offers')
+    t.eq(pb.orders_created(mark), 0, 'and no order was sent')
 sys.exit(t.done())

@@ -236,6 +236,34 @@ def tokens_back_case(lab):
     run.stop()
 
 
+def failure_case(lab):
+    """A name the CA cannot validate: the failure, its backoff and the
+    failed-validation budget are written down and survive a restart."""
+    hp = lab.port()
+    pb = lab.pebble(http_port=hp, env={'PEBBLE_AUTHZREUSE': '0'})
+    st = lab.stack(http_port=hp, agent=False)
+    L.http_request('POST', pb.challtestsrv_mgmt + '/add-a',
+                   body=json.dumps({'host': 'broken.example.', 'addresses': ['127.0.0.2']}).encode())
+    cfg = lab.hacme_config(pb, st, certs=[('broken', ['domains broken.example'])], agents=[])
+    run = start_run(lab, cfg)
+    run.wait_log(r'broken: order failed \(1 in a row\)', timeout=30)
+    t0 = time.time()
+    sched = json.load(open(os.path.join(cfg + '.state', 'schedule.json')))['broken']
+    t.eq(sched.get('failures'), 1, 'schedule.json: one failure recorded')
+    t.like(sched.get('last_error', ''), r'urn:ietf:params:acme:error:connection', 'schedule.json: the last error, in words')
+    t.eq(len(sched.get('validation_failures', [])), 1, 'schedule.json: the failed validation counts against the per-name budget')
+    na = time.mktime(time.strptime(sched['next_attempt'], '%Y-%m-%dT%H:%M:%SZ')) - time.timezone
+    t.ok(t0 + 30 <= na <= t0 + 70, 'the next attempt backs off (%+.0f s)' % (na - t0))
+    run.stop()
+    mark = pb.proc.log_mark()
+    run = start_run(lab, cfg, name='hacme-run-again')
+    time.sleep(3)
+    t.eq(pb.orders_created(mark), 0, 'a restart keeps the backoff: no new order for the failing name')
+    run.stop()
+
+
+with L.Lab('failure') as lab:
+    failure_case(lab)
 with L.Lab('tokens') as lab:
     tokens_back_case(lab)
 with L.Lab('run') as lab:
