@@ -1162,7 +1162,6 @@ out:
 /* ---- TLS probe ---------------------------------------------------------- */
 
 struct crypto_tls_probe {
-	SSL_CTX *ctx;
 	SSL *ssl;
 };
 
@@ -1171,6 +1170,10 @@ struct crypto_tls_probe {
 static const char tls_sigalgs_ec[] = "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512";
 static const char tls_sigalgs_rsa[] = "rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:"
     "rsa_pss_rsae_sha512:rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512";
+
+/* One client context per kind (any, ECDSA, RSA), made once: SSL_CTX_new
+ * costs about a millisecond, a probe runs on the event loop. */
+static SSL_CTX *tls_ctx[3];
 
 /* OpenSSL's first queued reason, or fallback. */
 static void
@@ -1184,25 +1187,40 @@ tls_reason(char *err, size_t errlen, const char *what, const char *fallback)
 	err_set(err, errlen, "%s: %s", what, e != 0 ? buf : fallback);
 }
 
+static SSL_CTX *
+tls_client_ctx(enum keytype only)
+{
+	int kind = only == KEYTYPE_NONE ? 0 : keytype_is_rsa(only) ? 2 : 1;
+	SSL_CTX *ctx;
+
+	if (tls_ctx[kind] != NULL)
+		return tls_ctx[kind];
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return NULL;
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);	/* the caller compares serials */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);	/* a full handshake each time */
+	if (kind != 0 && (SSL_CTX_set1_sigalgs_list(ctx, kind == 2 ? tls_sigalgs_rsa :
+	    tls_sigalgs_ec) != 1 || SSL_CTX_set_cipher_list(ctx, kind == 2 ? "aRSA" :
+	    "aECDSA") != 1)) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	tls_ctx[kind] = ctx;
+	return ctx;
+}
+
 struct crypto_tls_probe *
 crypto_tls_probe_new(int fd, const char *sni, enum keytype only, char *err, size_t errlen)
 {
 	struct crypto_tls_probe *p;
+	SSL_CTX *ctx;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		err_set(err, errlen, "out of memory");
 		return NULL;
 	}
-	if ((p->ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
-	    (p->ssl = SSL_new(p->ctx)) == NULL) {
+	if ((ctx = tls_client_ctx(only)) == NULL || (p->ssl = SSL_new(ctx)) == NULL) {
 		tls_reason(err, errlen, "TLS", "cannot make a TLS client");
-		goto fail;
-	}
-	SSL_set_verify(p->ssl, SSL_VERIFY_NONE, NULL);	/* the caller compares serials */
-	if (only != KEYTYPE_NONE && (SSL_set1_sigalgs_list(p->ssl,
-	    keytype_is_rsa(only) ? tls_sigalgs_rsa : tls_sigalgs_ec) != 1 ||
-	    SSL_set_cipher_list(p->ssl, keytype_is_rsa(only) ? "aRSA" : "aECDSA") != 1)) {
-		tls_reason(err, errlen, "TLS", "cannot restrict the signature algorithms");
 		goto fail;
 	}
 	if ((sni != NULL && SSL_set_tlsext_host_name(p->ssl, sni) != 1) ||
@@ -1268,7 +1286,6 @@ crypto_tls_probe_free(struct crypto_tls_probe *p)
 	if (p->ssl != NULL && SSL_is_init_finished(p->ssl))
 		(void)SSL_shutdown(p->ssl);	/* close_notify, best effort */
 	SSL_free(p->ssl);
-	SSL_CTX_free(p->ctx);
 	free(p);
 	ERR_clear_error();
 }

@@ -66,7 +66,6 @@ enum tg_step {
 	TS_LOCK,
 	TS_LIST,		/* show ssl cert (head): a pending transaction? */
 	TS_ABORT_STALE,
-	TS_SHOW,
 	TS_NEW,
 	TS_SET,
 	TS_ABORT_MERGED,	/* our set went into another file's transaction */
@@ -97,13 +96,16 @@ struct dp_var {
 	char sni[256];			/* first DNS name; "" none */
 	char *prev;			/* the file before (wiped on free); NULL none */
 	size_t prevlen;
+	char *in_key, *in_chain;	/* as given, until checked (key wiped) */
+	size_t in_key_len, in_chain_len;
 	bool had_line;
 	bool wrote_file, wrote_line;
 };
 
 struct dp_tvar {			/* one target, one variant */
 	bool known;			/* HAProxy had a store of that name */
-	char status[16];
+	bool set_refused;		/* set said "not referenced": new ssl cert */
+	bool add_tried;
 	bool created, added, pushed, undone;
 	bool ok;
 	bool pushed_now;		/* for the report: a change was made */
@@ -119,6 +121,7 @@ struct dp_target {
 	enum tg_step step;
 	size_t v;			/* current variant */
 	bool locked, failed, done, tx_open, list_retried;
+	bool undoing;			/* waits for the turn to undo a replacement */
 	struct dp_tvar tv[DEPLOY_VARIANTS_MAX];
 	char other[PATH_MAX];		/* a foreign/stale transaction's file */
 	char err[DEPLOY_ERR_MAX];
@@ -140,7 +143,8 @@ struct dp_probe {
 };
 
 enum dp_phase {
-	PH_RUNTIME = 0,
+	PH_FILES = 0,		/* waits for the batch that writes the files */
+	PH_RUNTIME,
 	PH_TLS,
 	PH_UNDO,
 	PH_RELOAD,
@@ -151,6 +155,8 @@ enum dp_phase {
 struct dp_op {
 	LIST_ENTRY(dp_op) entry;
 	TAILQ_ENTRY(dp_op) done;
+	TAILQ_ENTRY(dp_op) filing;
+	bool in_filing;
 	struct deploy *d;
 	enum dp_kind kind;
 	enum dp_phase phase;
@@ -198,8 +204,10 @@ struct deploy {
 	char *list_lock;		/* <state-dir>/crt-list.lock */
 	LIST_HEAD(, dp_op) ops;
 	TAILQ_HEAD(, dp_op) finished;
+	TAILQ_HEAD(, dp_op) filing;	/* deploy_cert/check calls since the last batch */
 	size_t nops;
 	ev_timer kick;
+	ev_timer files;
 	int dispatching;
 	bool free_pending;
 };
@@ -263,51 +271,89 @@ cl_entry(const char *line, size_t len, size_t *n)
 	return line + i;
 }
 
-struct cl_scan {
-	const char *first;		/* first entry's path */
-	size_t firstlen;
-	bool has;
+/* paths[] sorted for bsearch: an index into the caller's array. */
+struct cl_key {
+	const char *path;
+	size_t len;
+	size_t idx;
 };
 
-/* Edits text: without the lines of path (del), or with "path\n" appended
- * when missing (!del). *out malloc'd (NULL: unchanged). */
 static int
-cl_edit(const char *text, size_t len, const char *path, bool del, struct cl_scan *sc,
-    char **out, size_t *outlen)
+cl_key_cmp(const void *a, const void *b)
 {
-	size_t plen = strlen(path), o = 0, n;
-	const char *p = text, *end = text + len, *nl, *e;
-	char *res;
+	const struct cl_key *x = a, *y = b;
+	int c = memcmp(x->path, y->path, x->len < y->len ? x->len : y->len);
 
-	memset(sc, 0, sizeof(*sc));
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* Edits the crt-list text for n paths: without their lines (del), or with
+ * "path\n" appended for each one missing (!del), in the given order; the
+ * first entry (the fallback) is never one of them. had[i]: path i had a
+ * line. *out malloc'd, NULL when nothing changes; *first, *firstlen: the
+ * first entry (firstlen 0: none). */
+static int
+cl_edit(const char *text, size_t len, const char *const *paths, size_t n, bool del,
+    bool *had, const char **first, size_t *firstlen, char **out, size_t *outlen)
+{
+	const char *p = text, *end = text + len, *nl, *e;
+	struct cl_key *keys, k, *hit;
+	size_t total = 0, o = 0, el, i;
+	bool changed = false;
+	char *res = NULL;
+
 	*out = NULL;
-	if ((res = malloc(len + plen + 3)) == NULL)
+	*first = NULL;
+	*firstlen = 0;
+	if ((keys = calloc(n ? n : 1, sizeof(*keys))) == NULL)
 		return -1;
+	for (i = 0; i < n; i++) {
+		keys[i].path = paths[i];
+		keys[i].len = strlen(paths[i]);
+		keys[i].idx = i;
+		total += keys[i].len + 1;
+		had[i] = false;
+	}
+	qsort(keys, n, sizeof(*keys), cl_key_cmp);
+	if ((res = malloc(len + total + 2)) == NULL) {
+		free(keys);
+		return -1;
+	}
 	while (p < end) {
+		size_t ll;
 		nl = memchr(p, '\n', (size_t)(end - p));
-		size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		bool mine;
-		e = cl_entry(p, ll, &n);
-		mine = n == plen && memcmp(e, path, plen) == 0;
-		if (n > 0 && sc->first == NULL) {
-			sc->first = e;
-			sc->firstlen = n;
-			mine = false;	/* never touch the fallback */
+		ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		e = cl_entry(p, ll, &el);
+		hit = NULL;
+		if (el > 0 && *first == NULL) {
+			*first = e;	/* the fallback: never ours */
+			*firstlen = el;
+		} else if (el > 0) {
+			k.path = e;
+			k.len = el;
+			hit = bsearch(&k, keys, n, sizeof(*keys), cl_key_cmp);
 		}
-		sc->has |= mine;
-		if (!(del && mine)) {
+		if (hit != NULL)
+			had[hit->idx] = true;
+		if (hit != NULL && del) {
+			changed = true;
+		} else {
 			memcpy(res + o, p, ll);
 			o += ll;
 			res[o++] = '\n';
 		}
 		p += ll + (nl ? 1 : 0);
 	}
-	if (!del && !sc->has) {
-		memcpy(res + o, path, plen);
-		o += plen;
+	for (i = 0; !del && i < n; i++) {
+		if (had[i])
+			continue;
+		memcpy(res + o, paths[i], strlen(paths[i]));
+		o += strlen(paths[i]);
 		res[o++] = '\n';
+		changed = true;
 	}
-	if ((del && !sc->has) || (!del && sc->has)) {
+	free(keys);
+	if (!changed) {
 		free(res);
 		return 0;
 	}
@@ -316,20 +362,19 @@ cl_edit(const char *text, size_t len, const char *path, bool del, struct cl_scan
 	return 0;
 }
 
-/* Adds (del false) or removes path's line in the crt-list, under the
- * crt-list flock. *had: the line was there. */
+/* Adds (del false) or removes the lines of n paths in the crt-list, under
+ * the crt-list flock: one read, one atomic write. had[i]: path i had a
+ * line; fallback (may be NULL) gets the first entry. */
 static int
-cl_change(struct deploy *d, const char *path, bool del, bool *had, char fallback[PATH_MAX],
-    char *err, size_t errlen)
+cl_change(struct deploy *d, const char *const *paths, size_t n, bool del, bool *had,
+    char fallback[PATH_MAX], char *err, size_t errlen)
 {
-	const char *list = d->cfg->crt_list;
-	struct cl_scan sc;
+	const char *list = d->cfg->crt_list, *first;
 	char *text = NULL, *out = NULL;
-	size_t len = 0, outlen = 0;
+	size_t len = 0, outlen = 0, firstlen, i;
 	struct stat st;
 	int fd = -1, rc = -1;
 
-	*had = false;
 	if ((fd = open(d->list_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
 	    flock(fd, LOCK_EX) < 0) {
 		set_err(err, errlen, "%s: %s", d->list_lock, strerror(errno));
@@ -341,24 +386,25 @@ cl_change(struct deploy *d, const char *path, bool del, bool *had, char fallback
 		    "fallback certificate)" : "");
 		goto out;
 	}
-	if (cl_edit(text, len, path, del, &sc, &out, &outlen) < 0) {
+	if (cl_edit(text, len, paths, n, del, had, &first, &firstlen, &out, &outlen) < 0) {
 		set_err(err, errlen, "no memory");
 		goto out;
 	}
-	if (sc.first == NULL) {
+	if (first == NULL) {
 		set_err(err, errlen, "crt-list %s has no first line (the fallback certificate "
 		    "hacme never touches): run haproxy-conf/make-fallback-cert.sh", list);
 		goto out;
 	}
-	if (sc.firstlen == strlen(path) && memcmp(sc.first, path, sc.firstlen) == 0) {
-		set_err(err, errlen, "%s is the first line of crt-list %s (the fallback "
-		    "certificate): hacme does not touch it", path, list);
-		goto out;
+	for (i = 0; i < n; i++) {
+		if (firstlen == strlen(paths[i]) && memcmp(first, paths[i], firstlen) == 0) {
+			set_err(err, errlen, "%s is the first line of crt-list %s (the fallback "
+			    "certificate): hacme does not touch it", paths[i], list);
+			goto out;
+		}
 	}
-	*had = sc.has;
-	if (fallback != NULL && sc.firstlen < PATH_MAX) {
-		memcpy(fallback, sc.first, sc.firstlen);
-		fallback[sc.firstlen] = '\0';
+	if (fallback != NULL && firstlen < PATH_MAX) {
+		memcpy(fallback, first, firstlen);
+		fallback[firstlen] = '\0';
 	}
 	if (out != NULL && atomic_write(list, out, outlen,
 	    stat(list, &st) == 0 ? (st.st_mode & 07777) : 0644) < 0) {
@@ -383,6 +429,8 @@ var_fini(struct dp_var *v)
 	free(v->path);
 	crypto_wipe_free(v->pem, v->len);
 	crypto_wipe_free(v->prev, v->prevlen);
+	crypto_wipe_free(v->in_key, v->in_key_len);
+	free(v->in_chain);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -444,8 +492,24 @@ pem_clean_append(char *dst, size_t *o, const char *src, size_t len)
 
 /* Checks a stored certificate and builds what HAProxy gets. */
 static int
-var_load(struct dp_var *v, const struct store_cert *c, const char *label, char *err,
-    size_t errlen)
+var_copy(struct dp_var *v, const struct store_cert *c)
+{
+	if (c == NULL || c->key_pem == NULL || c->chain_pem == NULL)
+		return 0;	/* var_load says what is missing */
+	if ((v->in_key = malloc(c->key_len + 1)) == NULL ||
+	    (v->in_chain = malloc(c->chain_len + 1)) == NULL)
+		return -1;
+	memcpy(v->in_key, c->key_pem, c->key_len);
+	v->in_key[c->key_len] = '\0';
+	v->in_key_len = c->key_len;
+	memcpy(v->in_chain, c->chain_pem, c->chain_len);
+	v->in_chain[c->chain_len] = '\0';
+	v->in_chain_len = c->chain_len;
+	return 0;
+}
+
+static int
+var_load(struct dp_var *v, const char *label, char *err, size_t errlen)
 {
 	struct crypto_chain ch;
 	struct crypto_cert_info ci;
@@ -457,15 +521,15 @@ var_load(struct dp_var *v, const struct store_cert *c, const char *label, char *
 
 	memset(&ch, 0, sizeof(ch));
 	memset(&ci, 0, sizeof(ci));
-	if (c == NULL || c->key_pem == NULL || c->chain_pem == NULL) {
+	if (v->in_key == NULL || v->in_chain == NULL) {
 		set_err(err, errlen, "%s: no key or no chain", label);
 		goto out;
 	}
-	if ((k = crypto_key_from_pem(c->key_pem, c->key_len, why, sizeof(why))) == NULL) {
+	if ((k = crypto_key_from_pem(v->in_key, v->in_key_len, why, sizeof(why))) == NULL) {
 		set_err(err, errlen, "%s: key: %s", label, why);
 		goto out;
 	}
-	if (crypto_chain_parse(&ch, c->chain_pem, c->chain_len, why, sizeof(why)) < 0) {
+	if (crypto_chain_parse(&ch, v->in_chain, v->in_chain_len, why, sizeof(why)) < 0) {
 		set_err(err, errlen, "%s: chain: %s", label, why);
 		goto out;
 	}
@@ -491,12 +555,12 @@ var_load(struct dp_var *v, const struct store_cert *c, const char *label, char *
 		    strlen(ci.names[i]) < sizeof(v->sni))
 			snprintf(v->sni, sizeof(v->sni), "%s", ci.names[i]);
 	if ((chain = crypto_chain_join(&ch, &chainlen)) == NULL ||
-	    (v->pem = malloc(c->key_len + chainlen + 2)) == NULL) {
+	    (v->pem = malloc(v->in_key_len + chainlen + 2)) == NULL) {
 		set_err(err, errlen, "no memory");
 		goto out;
 	}
 	v->len = 0;
-	pem_clean_append(v->pem, &v->len, c->key_pem, c->key_len);
+	pem_clean_append(v->pem, &v->len, v->in_key, v->in_key_len);
 	pem_clean_append(v->pem, &v->len, chain, chainlen);
 	v->pem[v->len] = '\0';
 	rc = 0;
@@ -510,12 +574,11 @@ out:
 
 /* ---- files ------------------------------------------------------------- */
 
-/* Writes the PEM and the crt-list line of every variant; keeps what was
- * there for op_restore. */
+/* Writes the PEM of every variant, keeping what was there for
+ * op_restore. The crt-list lines follow, for a batch (deploy_files_cb). */
 static int
-op_write_files(struct dp_op *op, char *err, size_t errlen)
+op_write_pems(struct dp_op *op, char *err, size_t errlen)
 {
-	struct deploy *d = op->d;
 	struct dp_var *v;
 	size_t i;
 	int rc;
@@ -530,26 +593,18 @@ op_write_files(struct dp_op *op, char *err, size_t errlen)
 		if (rc < 0)
 			v->prev = NULL;
 		if (op->kind == DP_CHECK && v->prev != NULL && v->prevlen == v->len &&
-		    memcmp(v->prev, v->pem, v->len) == 0) {
-			/* as stored: nothing to write */
-		} else {
-			if (atomic_write(v->path, v->pem, v->len, 0600) < 0) {
-				set_err(err, errlen, "%s: %s", v->path, strerror(errno));
-				return -1;
-			}
-			v->wrote_file = true;
+		    memcmp(v->prev, v->pem, v->len) == 0)
+			continue;	/* as stored: nothing to write */
+		if (atomic_write(v->path, v->pem, v->len, 0600) < 0) {
+			set_err(err, errlen, "%s: %s", v->path, strerror(errno));
+			return -1;
 		}
-		if (d->cfg->crt_list != NULL) {
-			if (cl_change(d, v->path, false, &v->had_line, op->fallback, err,
-			    errlen) < 0)
-				return -1;
-			v->wrote_line = !v->had_line;
-		}
+		v->wrote_file = true;
 	}
 	return 0;
 }
 
-/* Puts the files back as op_write_files found them. */
+/* Puts the files back as op_write_pems and the batch found them. */
 static void
 op_restore(struct dp_op *op)
 {
@@ -558,7 +613,8 @@ op_restore(struct dp_op *op)
 
 	for (size_t i = 0; i < op->nvar; i++) {
 		struct dp_var *v = &op->var[i];
-		if (v->wrote_line && cl_change(op->d, v->path, true, &had, NULL, err,
+		const char *path = v->path;
+		if (v->wrote_line && cl_change(op->d, &path, 1, true, &had, NULL, err,
 		    sizeof(err)) < 0)
 			log_warn("%s: restoring the crt-list: %s", op->name, err);
 		if (v->wrote_file && v->prev != NULL &&
@@ -642,6 +698,13 @@ tg_undo_next(struct dp_target *t)
 		struct dp_tvar *tv = &t->tv[t->v];
 		if (tv->undone || !(tv->created || tv->pushed))
 			continue;
+		if (!t->locked && !tv->created && op->var[t->v].prev != NULL) {
+			/* set + commit need the turn, given back after the last commit */
+			t->undoing = true;
+			t->step = TS_LOCK;
+			tg_go(t);
+			return;
+		}
 		tv->undone = true;
 		if (tv->added)
 			t->step = TS_UNDO_DELLIST;
@@ -673,13 +736,28 @@ tg_abandon(struct dp_target *t)
 	tg_undo_next(t);
 }
 
+/* The first command for variant t->v: remove asks; a push guesses from
+ * the crt-list (a line there: HAProxy loaded the file) and HAProxy's reply
+ * corrects the guess, one command fewer per certificate. */
+static enum tg_step
+tg_first(const struct dp_target *t)
+{
+	const struct dp_var *v = &t->op->var[t->v];
+
+	if (t->mode == M_REMOVE)
+		return TS_RM_SHOW;
+	if (t->op->d->cfg->crt_list == NULL || (v->had_line && v->prev != NULL))
+		return TS_SET;
+	return TS_NEW;
+}
+
 static void
 tg_next_variant(struct dp_target *t)
 {
 	struct dp_op *op = t->op;
 
 	if (++t->v < op->nvar) {
-		t->step = t->mode == M_REMOVE ? TS_RM_SHOW : TS_SHOW;
+		t->step = tg_first(t);
 		tg_go(t);
 		return;
 	}
@@ -701,10 +779,18 @@ tg_locked(void *arg, const char *err)
 
 	if (err != NULL) {
 		tg_fail(t, "%s", err);
-		tg_finish(t);
+		if (t->undoing)
+			tg_undo_next(t);	/* the next one may not need the turn */
+		else
+			tg_finish(t);
 		return;
 	}
 	t->locked = true;
+	if (t->undoing) {
+		t->undoing = false;
+		tg_undo_next(t);
+		return;
+	}
 	t->v = 0;
 	for (size_t k = 0; t->mode == M_PUSH && k < t->op->nvar; k++)
 		t->tv[k].ok = false;	/* a precheck's verdict: the push decides now */
@@ -766,7 +852,8 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 	struct dp_tvar *tv = &t->tv[t->v];
 	char text[DP_TEXT_MAX + 64], want[PATH_MAX + 64], want2[PATH_MAX + 64];
 	struct runtime_cert c;
-	const char *f = v->path;
+	const char *f = v->path, *tl;
+	size_t at;
 
 	if (err != NULL) {
 		if (t->mode == M_RECHECK && ev_now(op->d->loop) < op->settle_until) {
@@ -816,44 +903,39 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 			return;
 		}
 		t->v = 0;
-		t->step = t->mode == M_REMOVE ? TS_RM_SHOW : TS_SHOW;
+		t->step = tg_first(t);
 		break;
 	case TS_ABORT_STALE:
 		t->step = TS_LIST;
 		break;
-	case TS_SHOW:
-		runtime_parse_cert(reply, len, &c);
-		tv->known = c.found;
-		snprintf(tv->status, sizeof(tv->status), "%s", c.status);
-		if (!c.found && op->d->cfg->crt_list == NULL) {
-			tg_giveup(t, "%s is new to HAProxy and no crt-list is configured: HAProxy "
-			    "serves a new name only from a crt-list (set `crt-list` in hacme's "
-			    "global section)", f);
-			return;
-		}
-		t->step = c.found ? TS_SET : TS_NEW;
-		break;
-	case TS_NEW:
+	case TS_NEW:	/* chained: new ssl cert F;set ssl cert F << */
 		snprintf(want, sizeof(want), "New empty certificate store '%s'!", f);
-		if (runtime_reply_ends(reply, len, want)) {
+		if (runtime_reply_has(reply, len, want, NULL)) {
 			tv->created = true;
+		} else if (strstr(reply, "already exists") != NULL && tv->set_refused) {
+			tg_giveup(t, "HAProxy has %s but refuses to update it (HAProxy 2.6 cannot "
+			    "update a '.crt' file, and crt-base must not apply: use absolute .pem "
+			    "paths)", f);
+			return;
 		} else if (strstr(reply, "already exists") != NULL) {
-			tv->known = true;	/* someone made it meanwhile */
+			tv->known = true;	/* loaded without a crt-list line of ours */
 		} else {
 			tg_giveup(t, "new ssl cert %s: %s", f, text);
 			return;
 		}
-		t->step = TS_SET;
-		break;
+		__attribute__((fallthrough));	/* the set's reply follows */
 	case TS_SET:
 		snprintf(want, sizeof(want), "Transaction created for certificate %s!", f);
 		snprintf(want2, sizeof(want2), "Transaction updated for certificate %s!", f);
-		if (runtime_reply_ends(reply, len, want) || runtime_reply_ends(reply, len, want2)) {
+		if (runtime_reply_has(reply, len, want, NULL) ||
+		    runtime_reply_has(reply, len, want2, NULL)) {
 			t->tx_open = true;
 			t->step = TS_SHOWTX;
 			break;
 		}
-		if (sscanf(reply, "Transaction %*s for certificate %4095[^\n]", t->other) == 1) {
+		tl = strncmp(reply, "Transaction ", 12) == 0 ? reply : strstr(reply, "\nTransaction ");
+		if (tl != NULL && sscanf(tl + (*tl == '\n'), "Transaction %*s for certificate "
+		    "%4095[^\n]", t->other) == 1) {
 			/* HAProxy 2.6 merged it into another file's transaction. */
 			size_t ol = strlen(t->other);
 			if (ol > 0 && t->other[ol - 1] == '!')
@@ -864,11 +946,19 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 			t->step = TS_ABORT_MERGED;
 			break;
 		}
-		if (strstr(reply, "not referenced by the configuration") != NULL)
-			tg_giveup(t, "set ssl cert %s: %s (HAProxy 2.6 cannot update a '.crt' file, "
-			    "and crt-base must not apply: use absolute .pem paths)", f, text);
-		else
-			tg_giveup(t, "set ssl cert %s: %s", f, text);
+		if (strstr(reply, "not referenced by the configuration") != NULL &&
+		    !tv->created && !tv->set_refused) {
+			if (op->d->cfg->crt_list == NULL) {
+				tg_giveup(t, "%s is new to HAProxy and no crt-list is configured: "
+				    "HAProxy serves a new name only from a crt-list (set `crt-list` "
+				    "in hacme's global section)", f);
+				return;
+			}
+			tv->set_refused = true;	/* not loaded: a new store */
+			t->step = TS_NEW;
+			break;
+		}
+		tg_giveup(t, "set ssl cert %s: %s", f, text);
 		return;
 	case TS_ABORT_MERGED:
 		tg_abandon(t);
@@ -887,26 +977,45 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 		tg_undo_next(t);
 		return;
 	case TS_COMMIT:
-		if (!runtime_reply_ends(reply, len, "Success!")) {
+		/* chained: commit ssl cert F;[add ssl crt-list L F;]show ssl cert F.
+		 * After a failed commit the add finds an empty store and refuses,
+		 * the show only reads. The commit's output ends at its empty line. */
+		tl = strstr(reply, "\n\n");
+		at = tl != NULL ? (size_t)(tl - reply) : len;
+		if (!runtime_reply_has(reply, at, "Success!", NULL)) {
 			/* tx_open still: the abort ends what a failed commit left */
+			hap_text(text, sizeof(text), reply, at);
 			tg_giveup(t, "commit ssl cert %s: %s", f, text);
 			return;
 		}
 		t->tx_open = false;
 		tv->pushed = tv->pushed_now = true;
-		t->step = !tv->known || strcmp(tv->status, "Used") != 0 ? TS_ADD : TS_VERIFY;
-		break;
-	case TS_ADD:
-		if (!runtime_reply_ends(reply, len, "Success!")) {
+		if (!tv->created)
+			goto verify;
+		reply += at + 2;
+		len -= at + 2;
+		__attribute__((fallthrough));	/* the add's reply follows */
+	case TS_ADD:	/* chained: add ssl crt-list L F;show ssl cert F */
+		snprintf(want, sizeof(want), "Filename: %s", f);
+		if (!runtime_reply_has(reply, len, want, &at))
+			at = len;
+		if (!runtime_reply_has(reply, at, "Success!", NULL)) {
+			hap_text(text, sizeof(text), reply, at);
 			tg_giveup(t, "add ssl crt-list %s %s: %s", op->d->cfg->crt_list, f, text);
 			return;
 		}
 		tv->added = tv->created;
-		t->step = TS_VERIFY;
-		break;
+		tv->add_tried = true;
+		__attribute__((fallthrough));	/* the show's reply follows */
 	case TS_VERIFY:
+	verify:
 		runtime_parse_cert(reply, len, &c);
 		snprintf(tv->serial, sizeof(tv->serial), "%s", c.serial);
+		if (tg_matches(t, &c) && strcmp(c.status, "Used") != 0 && !tv->add_tried &&
+		    op->d->cfg->crt_list != NULL) {
+			t->step = TS_ADD;	/* a store in no crt-list (a run cut short) */
+			break;
+		}
 		if (!tg_matches(t, &c) || strcmp(c.status, "Used") != 0) {
 			tg_giveup(t, "after commit, %s shows serial %s, status %s (want %s, Used)",
 			    f, c.serial[0] ? c.serial : "none", c.status[0] ? c.status : "none",
@@ -1000,7 +1109,6 @@ tg_go(struct dp_target *t)
 
 	switch (t->step) {
 	case TS_PRECHECK:
-	case TS_SHOW:
 	case TS_VERIFY:
 	case TS_RM_SHOW:
 		snprintf(cmd, sizeof(cmd), "show ssl cert %s", v->path);
@@ -1022,7 +1130,9 @@ tg_go(struct dp_target *t)
 		snprintf(cmd, sizeof(cmd), "abort ssl cert %s", t->other);
 		break;
 	case TS_NEW:
-		snprintf(cmd, sizeof(cmd), "new ssl cert %s", v->path);
+		snprintf(cmd, sizeof(cmd), "new ssl cert %s;set ssl cert %s", v->path, v->path);
+		payload = v->pem;
+		plen = v->len;
 		break;
 	case TS_SET:
 		snprintf(cmd, sizeof(cmd), "set ssl cert %s", v->path);
@@ -1042,11 +1152,21 @@ tg_go(struct dp_target *t)
 		snprintf(cmd, sizeof(cmd), "abort ssl cert %s", v->path);
 		break;
 	case TS_COMMIT:
+		/* The turn is kept through add: a write of the next holder would
+		 * meet HAProxy's global lock ("currently locked") in mid-chain. */
+		if (t->tv[t->v].created)
+			snprintf(cmd, sizeof(cmd), "commit ssl cert %s;add ssl crt-list %s %s;"
+			    "show ssl cert %s", v->path, list, v->path, v->path);
+		else
+			snprintf(cmd, sizeof(cmd), "commit ssl cert %s;show ssl cert %s", v->path,
+			    v->path);
+		break;
 	case TS_UNDO_COMMIT:
 		snprintf(cmd, sizeof(cmd), "commit ssl cert %s", v->path);
 		break;
 	case TS_ADD:
-		snprintf(cmd, sizeof(cmd), "add ssl crt-list %s %s", list, v->path);
+		snprintf(cmd, sizeof(cmd), "add ssl crt-list %s %s;show ssl cert %s", list, v->path,
+		    v->path);
 		break;
 	case TS_UNDO_DELLIST:
 	case TS_RM_DELLIST:
@@ -1621,6 +1741,7 @@ op_targets_done(struct dp_op *op)
 			op_restore(op);
 		op_finish(op);
 		return;
+	case PH_FILES:
 	case PH_FINISHED:
 		return;
 	}
@@ -1649,6 +1770,8 @@ op_free(struct dp_op *op)
 	buf_fini(&op->out);
 	for (size_t k = 0; k < op->nvar; k++)
 		var_fini(&op->var[k]);
+	if (op->in_filing)
+		TAILQ_REMOVE(&d->filing, op, filing);
 	LIST_REMOVE(op, entry);
 	d->nops--;
 	free(op->probes);
@@ -1826,13 +1949,78 @@ op_run(struct dp_op *op, enum dp_mode mode)
 		op_targets_done(op);
 }
 
+/* The files of every operation started since the last batch: each
+ * certificate is checked, its PEM written, then one crt-list edit for them
+ * all (a crt-list rewritten per name costs O(n^2) and an fsync each); then
+ * their runtime phases start. All at once: spread over loop turns, this
+ * work would stall the write turn's round trips in between. */
+static void
+deploy_files_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct deploy *d = w->data;
+	TAILQ_HEAD(, dp_op) batch = TAILQ_HEAD_INITIALIZER(batch);
+	char err[DEPLOY_ERR_MAX], fallback[PATH_MAX] = "";
+	const char **paths = NULL;
+	struct dp_op *op;
+	bool *had = NULL;
+	size_t n = 0, k;
+
+	while ((op = TAILQ_FIRST(&d->filing)) != NULL) {
+		TAILQ_REMOVE(&d->filing, op, filing);
+		op->in_filing = false;
+		TAILQ_INSERT_TAIL(&batch, op, filing);
+		for (k = 0; k < op->nvar && op->error[0] == '\0'; k++) {
+			char label[CONFIG_NAME_MAX + DP_SUFFIX_MAX + 8];
+			snprintf(label, sizeof(label), "%s%s%s", op->name, op->var[k].suffix ?
+			    "/" : "", op->var[k].suffix ? op->var[k].suffix : "");
+			(void)var_load(&op->var[k], label, op->error, sizeof(op->error));
+		}
+		if (op->error[0] == '\0' &&
+		    op_write_pems(op, op->error, sizeof(op->error)) == 0)
+			n += op->nvar;
+	}
+	if (d->cfg->crt_list != NULL && n > 0) {
+		err[0] = '\0';
+		if ((paths = calloc(n, sizeof(*paths))) == NULL ||
+		    (had = calloc(n, sizeof(*had))) == NULL)
+			set_err(err, sizeof(err), "no memory");
+		n = 0;
+		TAILQ_FOREACH(op, &batch, filing)
+			for (k = 0; paths != NULL && op->error[0] == '\0' && k < op->nvar; k++)
+				paths[n++] = op->var[k].path;
+		if (err[0] == '\0')
+			(void)cl_change(d, paths, n, false, had, fallback, err, sizeof(err));
+		n = 0;
+		TAILQ_FOREACH(op, &batch, filing) {
+			if (op->error[0] != '\0')
+				continue;
+			snprintf(op->error, sizeof(op->error), "%s", err);
+			snprintf(op->fallback, sizeof(op->fallback), "%s", fallback);
+			for (k = 0; k < op->nvar; k++, n++) {
+				op->var[k].had_line = had != NULL && had[n];
+				op->var[k].wrote_line = err[0] == '\0' && !op->var[k].had_line;
+			}
+		}
+	}
+	free(paths);
+	free(had);
+	while ((op = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, op, filing);
+		if (op->error[0] != '\0') {
+			op_restore(op);
+			op_finish(op);
+		} else {
+			op_run(op, M_PUSH);
+		}
+	}
+}
+
 static int
 op_push(struct deploy *d, enum dp_kind kind, const char *name,
     const struct store_cert *const variants[], const char *const variant_names[], size_t n,
     deploy_cb *cb, void *arg, char *err, size_t errlen)
 {
 	struct dp_op *op;
-	char label[CONFIG_NAME_MAX + DP_SUFFIX_MAX + 8];
 	size_t i, k;
 
 	if (n < 1 || n > DEPLOY_VARIANTS_MAX || variants == NULL) {
@@ -1861,23 +2049,24 @@ op_push(struct deploy *d, enum dp_kind kind, const char *name,
 	op->nvar = n;
 	for (i = 0; i < n; i++) {
 		const char *s = variant_names ? variant_names[i] : NULL;
-		snprintf(label, sizeof(label), "%s%s%s", name, s ? "/" : "", s ? s : "");
 		if (var_path(d, &op->var[i], name, s) < 0) {
 			set_err(err, errlen, "no memory");
 			errno = ENOMEM;
 			goto fail;
 		}
-		if (var_load(&op->var[i], variants[i], label, err, errlen) < 0) {
-			errno = EINVAL;
+		if (var_copy(&op->var[i], variants[i]) < 0) {
+			set_err(err, errlen, "no memory");
+			errno = ENOMEM;
 			goto fail;
 		}
 	}
-	if (op_write_files(op, err, errlen) < 0) {
-		op_restore(op);
-		errno = EIO;
-		goto fail;
+	op->phase = PH_FILES;
+	op->in_filing = true;
+	TAILQ_INSERT_TAIL(&d->filing, op, filing);
+	if (!ev_is_active(&d->files)) {
+		ev_timer_set(&d->files, 0., 0.);
+		ev_timer_start(d->loop, &d->files);
 	}
-	op_run(op, M_PUSH);
 	return 0;
 fail:
 	op_free(op);
@@ -1905,8 +2094,9 @@ deploy_remove(struct deploy *d, const char *name, deploy_cb *cb, void *arg,
     char *err, size_t errlen)
 {
 	static const char *const suffixes[DEPLOY_VARIANTS_MAX] = { NULL, "rsa" };
+	const char *paths[DEPLOY_VARIANTS_MAX];
+	bool had[DEPLOY_VARIANTS_MAX];
 	struct dp_op *op;
-	bool had;
 
 	if ((op = op_new(d, DP_REMOVE, name, cb, arg, err, errlen)) == NULL)
 		return -1;
@@ -1917,12 +2107,13 @@ deploy_remove(struct deploy *d, const char *name, deploy_cb *cb, void *arg,
 			errno = ENOMEM;
 			goto fail;
 		}
-		/* Off the crt-list first: a reload from now on goes without it. */
-		if (d->cfg->crt_list != NULL &&
-		    cl_change(d, op->var[i].path, true, &had, op->fallback, err, errlen) < 0) {
-			errno = EIO;
-			goto fail;
-		}
+		paths[i] = op->var[i].path;
+	}
+	/* Off the crt-list first: a reload from now on goes without it. */
+	if (d->cfg->crt_list != NULL &&
+	    cl_change(d, paths, op->nvar, true, had, op->fallback, err, errlen) < 0) {
+		errno = EIO;
+		goto fail;
 	}
 	op_run(op, M_REMOVE);
 	/* The files go now: HAProxy keeps what it loaded until told. */
@@ -1959,8 +2150,11 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	d->cfg = cfg;
 	LIST_INIT(&d->ops);
 	TAILQ_INIT(&d->finished);
+	TAILQ_INIT(&d->filing);
 	ev_timer_init(&d->kick, deploy_kick_cb, 0., 0.);
 	d->kick.data = d;
+	ev_timer_init(&d->files, deploy_files_cb, 0., 0.);
+	d->files.data = d;
 	if (opts != NULL)
 		d->opts = *opts;
 	if (d->opts.tls_timeout <= 0)
@@ -1987,9 +2181,14 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 		set_err(err, errlen, "cert-dir %s: %s", d->cert_dir, strerror(errno));
 		goto fail;
 	}
-	if (strpbrk(d->cert_dir, " \t\n#[") != NULL) {
-		set_err(err, errlen, "cert-dir '%s': a crt-list cannot hold this path (no "
-		    "blanks, '#' or '[')", d->cert_dir);
+	if (strpbrk(d->cert_dir, " \t\n#[;") != NULL) {
+		set_err(err, errlen, "cert-dir '%s': a crt-list or HAProxy command cannot hold "
+		    "this path (no blanks, '#', '[' or ';')", d->cert_dir);
+		goto fail;
+	}
+	if (cfg->crt_list != NULL && strpbrk(cfg->crt_list, " \t\n;") != NULL) {
+		set_err(err, errlen, "crt-list '%s': a HAProxy command cannot hold this path "
+		    "(no blanks or ';')", cfg->crt_list);
 		goto fail;
 	}
 	memset(&ro, 0, sizeof(ro));
@@ -2043,6 +2242,7 @@ deploy_free(struct deploy *d)
 	for (size_t i = 0; i < d->nrts; i++)
 		runtime_free(d->rts[i]);
 	ev_timer_stop(d->loop, &d->kick);
+	ev_timer_stop(d->loop, &d->files);
 	free(d->rts);
 	free(d->checks);
 	free(d->cert_dir);

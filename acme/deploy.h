@@ -13,7 +13,8 @@
  *  1. validates each variant (key matches the leaf, the chain chains, the
  *     leaf has a DNS name), then writes the PEM (key + chain, no blank line,
  *     0600) and the crt-list line atomically; an existing line stays where
- *     it is. The crt-list is edited under flock(<state-dir>/crt-list.lock).
+ *     it is. The crt-list is edited under flock(<state-dir>/crt-list.lock),
+ *     once for all the calls of one loop turn.
  *  2. per runtime-api, in parallel, each holding that HAProxy's write turn
  *     (runtime.h): `show ssl cert` must list no foreign transaction (a
  *     stale one on a file of cert-dir, left by a crashed hacme, is
@@ -109,8 +110,11 @@ void deploy_free(struct deploy *d);
 
 /* variants[i] (key_pem and chain_pem are used) with variant_names[i] (NULL
  * or "rsa"), n 1..2, copied. 0, or -1 with errno and err (EINVAL: a bad
- * name, variant or certificate: nothing was written; EBUSY: NAME is being
- * deployed; EIO: the files could not be written; ENOMEM). */
+ * name or variant; EBUSY: NAME is being deployed; ENOMEM). A certificate
+ * that does not check out (key of another certificate, broken chain) or
+ * files that cannot be written are reported through cb; nothing is left
+ * written then. The checks and file writes of many calls are batched on
+ * the loop. */
 int deploy_cert(struct deploy *d, const char *name, const struct store_cert *const variants[],
     const char *const variant_names[], size_t n, deploy_cb *cb, void *arg,
     char *err, size_t errlen);

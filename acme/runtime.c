@@ -297,22 +297,6 @@ rt_retry(struct rt_req *r)
 	return true;
 }
 
-/* True when buf holds stop as a whole line; *at is where the line starts. */
-static bool
-rt_has_line(const uint8_t *p, size_t len, const char *stop, size_t *at)
-{
-	size_t n = strlen(stop);
-
-	for (size_t i = 0; i + n < len; i++) {
-		if ((i == 0 || p[i - 1] == '\n') && memcmp(p + i, stop, n) == 0 &&
-		    p[i + n] == '\n') {
-			*at = i;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* The reply is complete (EOF): decide. */
 static void
 rt_eof(struct rt_req *r)
@@ -324,8 +308,9 @@ rt_eof(struct rt_req *r)
 			rt_fail_size(r, "closed the connection without a reply");
 		else
 			rt_fail(r, "closed the connection without a reply");
-	} else if (runtime_reply_ends(p, r->in.len, RT_LOCKED) && rt_retry(r)) {
-		return;	/* another client's commit holds the lock: try again */
+	} else if (runtime_reply_has(p, r->in.len, RT_LOCKED, NULL) && rt_retry(r)) {
+		return;	/* another client's write holds the lock: try again (the
+			 * whole chain: a command refused so did nothing) */
 	}
 	rt_finish(r);
 }
@@ -355,7 +340,9 @@ rt_read(struct rt_req *r)
 			return;
 		}
 		r->in.len += (size_t)n;
-		if (r->stop != NULL && rt_has_line(r->in.p, r->in.len, r->stop, &at)) {
+		/* the stop line counts once its LF came */
+		if (r->stop != NULL && runtime_reply_has((const char *)r->in.p, r->in.len, r->stop,
+		    &at) && at + strlen(r->stop) < r->in.len) {
 			r->in.len = at;
 			rt_finish(r);
 			return;
@@ -528,19 +515,27 @@ rt_pump(struct runtime *rt)
 	}
 }
 
-/* Builds the request: [@1 ]cmd[ <<\npayload\n]\n[quit\n]. */
+/* Builds the request: [@1 ]cmd[;[@1 ]cmd...][ <<\npayload\n]\n[quit\n]. */
 static int
 rt_build(struct rt_req *r, const char *cmd, const char *payload, size_t plen)
 {
 	const char *prefix = r->rt->addr.master ? "@1 " : "";
 	const char *suffix = r->rt->addr.master ? RT_QUIT : "";
-	size_t clen = strlen(cmd), n = 0, max;
+	size_t clen = strlen(cmd), n = 0, max, nprefix = 1;
 	char *p;
 
-	max = strlen(prefix) + clen + 5 + (payload ? plen + 2 : 0) + strlen(suffix) + 1;
+	for (size_t i = 0; i < clen; i++)
+		nprefix += cmd[i] == ';';
+	max = nprefix * strlen(prefix) + clen + 5 + (payload ? plen + 2 : 0) +
+	    strlen(suffix) + 1;
 	if ((p = malloc(max)) == NULL)
 		return -1;
-	n += (size_t)sprintf(p, "%s%s", prefix, cmd);
+	n += (size_t)sprintf(p, "%s", prefix);
+	for (size_t i = 0; i < clen; i++) {
+		p[n++] = cmd[i];
+		if (cmd[i] == ';')
+			n += (size_t)sprintf(p + n, "%s", prefix);
+	}
 	if (payload != NULL) {
 		memcpy(p + n, " <<\n", 4);
 		n += 4;
@@ -555,7 +550,7 @@ rt_build(struct rt_req *r, const char *cmd, const char *payload, size_t plen)
 	n += (size_t)sprintf(p + n, "%s", suffix);
 	r->req = p;
 	r->reqlen = n;
-	r->checklen = n - strlen(prefix) - strlen(suffix);
+	r->checklen = n - nprefix * strlen(prefix) - strlen(suffix);
 	return 0;
 }
 
@@ -1060,6 +1055,22 @@ runtime_parse_cert(const char *reply, size_t len, struct runtime_cert *c)
 	if (!c->found)
 		memset(c, 0, sizeof(*c));
 	return c->found;
+}
+
+bool
+runtime_reply_has(const char *reply, size_t len, const char *line, size_t *at)
+{
+	size_t n = strlen(line);
+
+	for (size_t i = 0; i + n <= len; i++) {
+		if ((i == 0 || reply[i - 1] == '\n') && memcmp(reply + i, line, n) == 0 &&
+		    (i + n == len || reply[i + n] == '\n')) {
+			if (at != NULL)
+				*at = i;
+			return true;
+		}
+	}
+	return false;
 }
 
 bool

@@ -74,8 +74,11 @@ typedef void runtime_cb(void *arg, const char *err, const char *reply, size_t le
 
 /* Sends cmd (one line, no LF, at most RUNTIME_CMD_MAX bytes) and, when
  * payload is not NULL, the payload (LFs allowed, no empty line, no NUL;
- * CRs and a trailing LF are dropped). 0, or -1 with errno without a
- * callback: EINVAL (bad cmd or payload), ENOMEM. */
+ * CRs and a trailing LF are dropped). cmd may chain commands with ';' as
+ * HAProxy's non-interactive mode runs them (a payload goes to the last);
+ * on the master CLI each gets its "@1 ". The reply then holds every
+ * command's output, each ended by an empty line. 0, or -1 with errno
+ * without a callback: EINVAL (bad cmd or payload), ENOMEM. */
 int runtime_cmd(struct runtime *rt, const char *cmd, const char *payload, size_t len,
     runtime_cb *cb, void *arg);
 
@@ -129,5 +132,8 @@ time_t runtime_parse_time(const char *s, size_t len);
 
 /* True when the reply's last line is line (e.g. "Success!"). */
 bool runtime_reply_ends(const char *reply, size_t len, const char *line);
+/* True when some line of the reply is line; *at (may be NULL) is where it
+ * starts. */
+bool runtime_reply_has(const char *reply, size_t len, const char *line, size_t *at);
 
 #endif

@@ -36,6 +36,7 @@ struct fake {
 };
 
 static int busy_left;		/* replies of "busy" still to refuse */
+static int busymid_left;	/* ... of "busymid" */
 
 static void
 fake_reply(int fd, const char *s)
@@ -118,6 +119,12 @@ fake_serve(int fd, const struct fake *f)
 		snprintf(out, sizeof(out), "got %d bytes:\n%.*s\n\n", (int)(end - p),
 		    (int)(end - p), p);
 		fake_reply(fd, out);
+	} else if (strncmp(cmd, "busymid\n", 8) == 0) {
+		if (busymid_left-- > 0)
+			fake_reply(fd, "New empty certificate store '/x'!\n\n"
+			    "Operations on certificates are currently locked!\n\n");
+		else
+			fake_reply(fd, "New empty certificate store '/x'!\n\nSuccess!\n\n");
 	} else if (strncmp(cmd, "busy\n", 5) == 0) {
 		if (busy_left-- > 0)
 			fake_reply(fd, "Operations on certificates are currently locked!\n\n");
@@ -159,7 +166,7 @@ fake_start(const struct fake *f, int busy)
 	if ((pid = fork()) < 0)
 		exit(1);
 	if (pid == 0) {
-		busy_left = busy;
+		busy_left = busymid_left = busy;
 		signal(SIGPIPE, SIG_IGN);
 		for (;;) {
 			if ((cfd = accept(lfd, NULL, NULL)) < 0)
@@ -313,6 +320,17 @@ test_parsers(void)
 	ok(!runtime_reply_ends("Committing /x.pem\nNoSuccess!\n", 29, "Success!"),
 	    "only a whole last line counts");
 	ok(runtime_reply_ends("Success!", 8, "Success!"), "a one-line reply");
+	{
+		static const char chain[] = "Committing /a.pem\nSuccess!\n\nFilename: /a.pem\nStatus: Used";
+		size_t at = 0;
+		ok(runtime_reply_has(chain, sizeof(chain) - 1, "Filename: /a.pem", &at) && at == 28,
+		    "reply_has: a line in the middle, and where");
+		ok(runtime_reply_has(chain, sizeof(chain) - 1, "Status: Used", NULL),
+		    "reply_has: the last line without LF");
+		ok(!runtime_reply_has(chain, sizeof(chain) - 1, "Success", NULL) &&
+		    !runtime_reply_has(chain, sizeof(chain) - 1, "Status: Use", NULL),
+		    "reply_has: only whole lines");
+	}
 }
 
 static void
@@ -367,6 +385,13 @@ test_commands(void)
 	ok(!r.err && runtime_reply_ends(r.text, r.len, "Success!"),
 	    "'currently locked' retried until it went through");
 	ok(strstr(fake_log(), "busy\n\x1e" "busy\n\x1e" "busy\n") != NULL, "three attempts");
+
+	memset(&r, 0, sizeof(r));
+	runtime_cmd(rt, "busymid", NULL, 0, on_reply, &r);
+	run_until(&r.calls, 1, 5);
+	ok(!r.err && runtime_reply_ends(r.text, r.len, "Success!"),
+	    "'currently locked' in the middle of a chained reply: retried too");
+	is_int(count(fake_log(), "busymid\n"), 3, "busymid: three attempts");
 
 	memset(&r, 0, sizeof(r));
 	runtime_cmd(rt, "close", NULL, 0, on_reply, &r);
@@ -479,6 +504,11 @@ test_master(void)
 	run_until(&r.calls, 1, 5);
 	is_str(r.text, "via master", "master CLI: reply");
 	ok(strstr(fake_log(), "@1 echo via master\nquit\n") != NULL, "sent as '@1 cmd' + quit");
+	memset(&r, 0, sizeof(r));
+	runtime_cmd(rt, "echo a;echo b;set ssl cert /c.pem", "P", 1, on_reply, &r);
+	run_until(&r.calls, 1, 5);
+	ok(strstr(fake_log(), "@1 echo a;@1 echo b;@1 set ssl cert /c.pem <<\nP\n\nquit\n") != NULL,
+	    "chained commands: each gets its @1");
 	memset(&r, 0, sizeof(r));
 	runtime_cmd(rt, "set ssl cert /x.pem", "P1\nP2", 5, on_reply, &r);
 	run_until(&r.calls, 1, 5);
