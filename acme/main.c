@@ -26,6 +26,7 @@
 #include "acme/proto.h"
 #include "acme/store.h"
 #include "acme/run.h"
+#include "acme/status.h"
 #include "acme/worker.h"
 #include "common/addr.h"
 #include "common/log.h"
@@ -1002,8 +1003,13 @@ main(int argc, char **argv)
 	} else if (strcmp(verb, "remove") == 0) {
 		rc = verb_remove(&cfg, argc - i, argv + i);
 	} else if (strcmp(verb, "status") == 0) {
-		fprintf(stderr, "hacme: %s: not built yet in this version\n", verb);
-		rc = EXIT_USAGE;
+		bool json = i < argc && strcmp(argv[i], "--json") == 0;
+		if (argc - i > (json ? 1 : 0)) {
+			fprintf(stderr, "hacme: usage: status [--json]\n");
+			rc = EXIT_USAGE;
+		} else {
+			rc = status_main(&cfg, json, stdout);
+		}
 	} else {
 		fprintf(stderr, "hacme: unknown verb '%s'\n%s", verb, usage_text);
 		rc = EXIT_USAGE;

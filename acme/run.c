@@ -40,7 +40,10 @@
 #include "acme/schedule.h"
 #include "acme/store.h"
 #include "acme/worker.h"
+#include "acme/metrics.h"
+#include "common/addr.h"
 #include "common/atomicfile.h"
+#include "common/buf.h"
 #include "common/log.h"
 
 #define CHECK_INTERVAL 15.0	/* seconds between store + HAProxy checks */
@@ -80,7 +83,25 @@ struct rcert {
 	char last_error[ACME_ERR_MAX];
 	struct schedule_budget budget;
 	/* counters for metrics */
-	unsigned long orders_ok, orders_failed;
+	unsigned long orders[ACME_FAIL_LOCAL + 1];	/* by outcome */
+};
+
+/* The last deploy result of one certificate variant on one HAProxy. */
+struct dstate {
+	char name[CONFIG_NAME_MAX + 1];
+	char variant[8];
+	char api[160];
+	char serial[CRYPTO_SERIAL_MAX];
+	bool ok;
+};
+
+#define AGENT_STATS_MAX 16	/* STATS keys kept per agent */
+
+struct astats {
+	char key[AGENT_STATS_MAX][32];
+	double value[AGENT_STATS_MAX];
+	size_t n;
+	bool up;
 };
 
 struct run {
@@ -99,6 +120,10 @@ struct run {
 	double child_backoff, child_started;
 	unsigned long child_restarts;
 	uint64_t rnd_state;
+	struct metrics *metrics;
+	struct dstate *dep;
+	size_t ndep;
+	struct astats agent_stats[WORKER_AGENTS_MAX];
 };
 
 static void rc_plan(struct rcert *c);
@@ -330,8 +355,8 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 	crypto_key_free(c->reuse);
 	c->reuse = NULL;
 	r->running--;
+	c->orders[res->fail <= ACME_FAIL_LOCAL ? res->fail : ACME_FAIL_LOCAL]++;
 	if (res->fail != ACME_OK) {
-		c->orders_failed++;
 		c->failures++;
 		if (res->fail == ACME_FAIL_VALIDATION)
 			schedule_budget_add(&c->budget, now);
@@ -374,7 +399,6 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 		goto out;
 	}
 	store_unlock(&r->w.st);
-	c->orders_ok++;
 	c->failures = 0;
 	c->next_attempt = 0;
 	c->last_error[0] = '\0';
@@ -533,11 +557,37 @@ run_ca_ready(struct worker *w, struct ca_ctx *ca)
 /* ---- deploy ---- */
 
 static void
+dstate_set(struct run *r, const char *name, const struct deploy_result *d)
+{
+	const char *v = d->variant != NULL ? d->variant : "";
+	struct dstate *s = NULL;
+
+	for (size_t i = 0; i < r->ndep && s == NULL; i++)
+		if (strcmp(r->dep[i].name, name) == 0 && strcmp(r->dep[i].variant, v) == 0 &&
+		    strcmp(r->dep[i].api, d->runtime_api) == 0)
+			s = &r->dep[i];
+	if (s == NULL) {
+		struct dstate *n = realloc(r->dep, (r->ndep + 1) * sizeof *n);
+		if (n == NULL)
+			return;
+		r->dep = n;
+		s = &r->dep[r->ndep++];
+		snprintf(s->name, sizeof s->name, "%s", name);
+		snprintf(s->variant, sizeof s->variant, "%s", v);
+		snprintf(s->api, sizeof s->api, "%s", d->runtime_api);
+	}
+	s->ok = d->ok;
+	snprintf(s->serial, sizeof s->serial, "%s", d->serial);
+}
+
+static void
 deployed(void *arg, const struct deploy_report *rep)
 {
-	(void)arg;
+	struct run *r = arg;
+
 	for (size_t i = 0; i < rep->n; i++) {
 		const struct deploy_result *d = &rep->results[i];
+		dstate_set(r, rep->name, d);
 		if (!d->ok)
 			log_err("%s%s%s: deploy to %s: %s", rep->name, d->variant ? "/" : "",
 			    d->variant ? d->variant : "", d->runtime_api, d->error);
@@ -585,6 +635,142 @@ removed(void *arg, const struct deploy_report *rep)
 		log_err("%s: removing from HAProxy: %s", rep->name, rep->error);
 }
 
+/* ---- metrics ---- */
+
+struct astats_req {
+	struct run *r;
+	size_t i;
+};
+
+static void
+agent_stats_cb(void *arg, const char *err, const struct agentctl_kv *kv, size_t n)
+{
+	struct astats_req *q = arg;
+	struct astats *s = &q->r->agent_stats[q->i];
+
+	s->up = err == NULL;
+	s->n = 0;
+	for (size_t i = 0; err == NULL && i < n && s->n < AGENT_STATS_MAX; i++) {
+		char *end;
+		double v = strtod(kv[i].value, &end);
+		if (*end != '\0' || !metrics_name_valid(kv[i].key) || strlen(kv[i].key) >= 32)
+			continue;
+		snprintf(s->key[s->n], sizeof s->key[s->n], "%s", kv[i].key);
+		s->value[s->n++] = v;
+	}
+	free(q);
+}
+
+static void
+agent_stats_poll(struct run *r)
+{
+	for (size_t i = 0; i < r->w.nagent; i++) {
+		struct astats_req *q = malloc(sizeof *q);
+		if (q == NULL)
+			return;
+		q->r = r;
+		q->i = i;
+		if (agentctl_stats(r->w.agent[i], agent_stats_cb, q) < 0)
+			free(q);
+	}
+}
+
+static const char *const outcome[ACME_FAIL_LOCAL + 1] = { "ok", "preflight", "agent",
+    "validation", "ca", "network", "local" };
+
+static int
+render(void *arg, struct buf *b)
+{
+	struct run *r = arg;
+	int rc = 0;
+
+#define FAM(n, t, h) rc |= metrics_family(b, n, t, h)
+#define SAMPLE(n, l, v) rc |= metrics_sample(b, n, l, (double)(v))
+	FAM("hacme_certificate_not_after_seconds", "gauge",
+	    "notAfter of the stored certificate, Unix time (0: none)");
+	for (size_t i = 0; i < r->nrc; i++) {
+		const char *l[] = { "name", r->rc[i].id, NULL };
+		SAMPLE("hacme_certificate_not_after_seconds", l, r->rc[i].have ? r->rc[i].not_after : 0);
+	}
+	FAM("hacme_certificate_next_renewal_seconds", "gauge",
+	    "when hacme renews it next (renewal moment or retry), Unix time");
+	for (size_t i = 0; i < r->nrc; i++) {
+		const struct rcert *c = &r->rc[i];
+		time_t due = c->have ? c->renew_at : time(NULL);
+		if (c->next_attempt > due)
+			due = c->next_attempt;
+		const char *l[] = { "name", c->id, "reason", c->reason, NULL };
+		SAMPLE("hacme_certificate_next_renewal_seconds", l, due);
+	}
+	FAM("hacme_certificate_failures", "gauge", "consecutive failed orders");
+	for (size_t i = 0; i < r->nrc; i++) {
+		const char *l[] = { "name", r->rc[i].id, NULL };
+		SAMPLE("hacme_certificate_failures", l, r->rc[i].failures);
+	}
+	FAM("hacme_orders_total", "counter", "orders finished since start, by outcome");
+	for (size_t i = 0; i < r->nrc; i++)
+		for (size_t k = 0; k <= ACME_FAIL_LOCAL; k++) {
+			const char *l[] = { "name", r->rc[i].id, "outcome", outcome[k], NULL };
+			SAMPLE("hacme_orders_total", l, r->rc[i].orders[k]);
+		}
+	FAM("hacme_deploy_ok", "gauge",
+	    "1 when the HAProxy serves the stored certificate, as last checked");
+	for (size_t i = 0; i < r->ndep; i++) {
+		char id[CONFIG_NAME_MAX + 8];
+		snprintf(id, sizeof id, "%s%s%s", r->dep[i].name, r->dep[i].variant[0] ? "/" : "",
+		    r->dep[i].variant);
+		const char *l[] = { "name", id, "runtime_api", r->dep[i].api, "serial",
+		    r->dep[i].serial, NULL };
+		SAMPLE("hacme_deploy_ok", l, r->dep[i].ok ? 1 : 0);
+	}
+	FAM("hacme_agent_up", "gauge", "1 when the agent answered its last STATS");
+	for (size_t i = 0; i < r->w.nagent; i++) {
+		const char *l[] = { "agent", agentctl_agent_name(r->w.agent[i]), NULL };
+		SAMPLE("hacme_agent_up", l, r->agent_stats[i].up ? 1 : 0);
+	}
+	/* the agents' own counters: hits, misses, invalid, protocol_errors... */
+	static const char *const keys[] = { "tokens", "connections_total", "connections_active",
+	    "notifies", "hits", "misses", "invalid", "protocol_errors" };
+	for (size_t k = 0; k < sizeof keys / sizeof *keys; k++) {
+		char name[64];
+		bool counter = strcmp(keys[k], "tokens") != 0 && strcmp(keys[k], "connections_active") != 0;
+		snprintf(name, sizeof name, "hacme_agent_%s%s", keys[k], counter &&
+		    strstr(keys[k], "_total") == NULL ? "_total" : "");
+		FAM(name, counter ? "counter" : "gauge", "from the agent's STATS");
+		for (size_t i = 0; i < r->w.nagent; i++)
+			for (size_t j = 0; j < r->agent_stats[i].n; j++)
+				if (strcmp(r->agent_stats[i].key[j], keys[k]) == 0) {
+					const char *l[] = { "agent",
+					    agentctl_agent_name(r->w.agent[i]), NULL };
+					SAMPLE(name, l, r->agent_stats[i].value[j]);
+				}
+	}
+	FAM("hacme_agent_restarts_total", "counter", "restarts of the local hacme-spoa child");
+	SAMPLE("hacme_agent_restarts_total", NULL, r->child_restarts);
+#undef FAM
+#undef SAMPLE
+	return rc < 0 ? -1 : 0;
+}
+
+static int
+metrics_setup(struct run *r)
+{
+	struct addr a;
+	char err[METRICS_ERR_MAX];
+
+	metrics_free(r->metrics);
+	r->metrics = NULL;
+	if (r->cfg->metrics_listen == NULL)
+		return 0;
+	if (addr_parse(&a, r->cfg->metrics_listen, err, sizeof err) < 0 ||
+	    (r->metrics = metrics_new(r->w.loop, &a, NULL, render, r, err, sizeof err)) == NULL) {
+		log_err("metrics-listen %s: %s", r->cfg->metrics_listen, err);
+		return -1;
+	}
+	log_info("metrics on http://%s/metrics", r->cfg->metrics_listen);
+	return 0;
+}
+
 /* ---- periodic check ---- */
 
 static void
@@ -625,6 +811,7 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	for (size_t i = 0; i < r->cfg->ncerts; i++)
 		deploy_name(r, r->cfg->certs[i].name, true);
+	agent_stats_poll(r);
 }
 
 /* ---- the local agent ---- */
@@ -748,8 +935,13 @@ run_setup(struct run *r)
 		log_warn("no runtime-api and no reload-command: certificates are stored in %s "
 		    "but not put into HAProxy", r->cfg->state_dir);
 	}
-	if (rcerts_build(r) < 0)
+	if (rcerts_build(r) < 0 || metrics_setup(r) < 0)
 		return -1;
+	free(r->dep);
+	r->dep = NULL;
+	r->ndep = 0;
+	memset(r->agent_stats, 0, sizeof r->agent_stats);
+	agent_stats_poll(r);
 	for (size_t i = 0; i < r->nrc; i++)
 		if (r->rc[i].ca->state == CA_IDLE)
 			worker_ca_start(&r->w, r->rc[i].ca, false, NULL, NULL);
@@ -798,6 +990,7 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	r->deploy = NULL;
 	agentctl_free(r->w.agents);
 	r->w.agents = NULL;
+	r->w.nagent = 0;
 	for (size_t i = 0; i < r->w.ncas; i++) {
 		acme_free(r->w.cas[i].acme);
 		http_client_free(r->w.cas[i].http);
@@ -922,6 +1115,8 @@ run_main(struct config *cfg, const char *cfgpath)
 out:
 	rcerts_free(r);
 	deploy_free(r->deploy);
+	metrics_free(r->metrics);
+	free(r->dep);
 	ev_child_stop(loop, &r->childw);
 	worker_fini(&r->w);
 	config_free(r->cfg);

@@ -1177,7 +1177,8 @@ store_cert_list(struct store *s, char ***names, char *err, size_t errlen)
 		}
 		n++;
 	}
-	qsort(v, n, sizeof(*v), name_cmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), name_cmp);
 	*names = v;
 	v = NULL;
 	rc = (int)n;

@@ -138,13 +138,15 @@ worker_agents(struct worker *w, bool spawn)
 	char err[256], spec[PATH_MAX + 32];
 	struct addr a;
 
+	w->nagent = 0;
 	if ((w->agents = agentctl_new(w->loop, NULL)) == NULL)
 		return -1;
 	if (w->cfg->nagents == 0) {
 		snprintf(spec, sizeof spec, "unix@%s", w->child_sock);
 		if (spawn && !sock_answers(spec) && worker_child_spawn(w) < 0)
 			return -1;
-		if (addr_parse(&a, spec, err, sizeof err) < 0 || agentctl_add(w->agents, &a) == NULL) {
+		if (addr_parse(&a, spec, err, sizeof err) < 0 ||
+		    (w->agent[w->nagent++] = agentctl_add(w->agents, &a)) == NULL) {
 			log_err("agent %s: %s", spec, err);
 			return -1;
 		}
@@ -155,7 +157,8 @@ worker_agents(struct worker *w, bool spawn)
 			log_err("agent %s: %s", w->cfg->agents[i], err);
 			return -1;
 		}
-		if (agentctl_add(w->agents, &a) == NULL)
+		if (w->nagent == WORKER_AGENTS_MAX ||
+		    (w->agent[w->nagent++] = agentctl_add(w->agents, &a)) == NULL)
 			return -1;
 	}
 	return 0;
@@ -379,6 +382,7 @@ worker_fini(struct worker *w)
 	}
 	agentctl_free(w->agents);
 	w->agents = NULL;
+	w->nagent = 0;
 	for (size_t i = 0; i < w->ncas; i++) {
 		acme_free(w->cas[i].acme);
 		http_client_free(w->cas[i].http);

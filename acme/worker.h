@@ -24,6 +24,8 @@ struct agentctl;
 struct crypto_key;
 struct worker;
 
+#define WORKER_AGENTS_MAX 64	/* as config.c allows `agent` lines */
+
 enum ca_state { CA_IDLE = 0, CA_STARTING, CA_UP, CA_FAILED };
 
 struct ca_ctx {
@@ -42,6 +44,8 @@ struct worker {
 	struct config *cfg;
 	struct store st;
 	struct agentctl *agents;
+	struct agentctl_agent *agent[WORKER_AGENTS_MAX];	/* for STATS */
+	size_t nagent;
 	pid_t child;		/* the local hacme-spoa, 0 when none */
 	char *child_sock;	/* <state-dir>/agent.sock */
 	char *hacme_spoa;	/* the agent binary */

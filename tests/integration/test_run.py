@@ -52,7 +52,8 @@ def main_case(lab):
     st = lab.stack(http_port=hp, agent=False)
     names = ['one.example', 'two.example', 'three.example']
     certs = [(n.split('.')[0], ['domains %s' % n]) for n in names]
-    cfg = lab.hacme_config(pb, st, certs=certs, agents=[])
+    mport = lab.port()
+    cfg = lab.hacme_config(pb, st, certs=certs, agents=[], glob=['metrics-listen 127.0.0.1:%d' % mport])
     inter = L.cert_info(pb.intermediates(0))['subject']
     pebble_issued = lambda i: i['issuer'] == inter
 
@@ -101,6 +102,32 @@ def main_case(lab):
         t.ok(len(set(seen[n])) >= 3, '%s: renewed and hot-loaded on its own, twice (serials %s)' % (n, ' '.join(str(x) for x in seen[n])))
     t.eq(expired_served, [], 'HAProxy never served an expired certificate')
     t.eq(st.hap.info().get('Pid'), hap_pid, 'the same HAProxy process all along (no reload)')
+
+    # status, table and JSON
+    rc, out, err = lab.hacme('status', config=cfg)
+    t.eq(rc, 0, 'status: exit 0')
+    t.like(out, r'^NAME\s+KEY\s+NOTAFTER\s+LEFT\s+NEXT\s+REASON\s+DEPLOYED\s+ERROR', 'status prints the columns DESIGN.md gives')
+    for n in names:
+        t.like(out, r'(?m)^%s\s+ecdsa-p256\s+\S+Z\s+\S+\s+\S+\s+1/2 of lifetime left\s+1/1\s' % n.split('.')[0],
+               'status: %s, its renewal reason, deployed to 1 of 1 HAProxy' % n.split('.')[0])
+    rc, out, err = lab.hacme('status', '--json', config=cfg)
+    js = json.loads(out)
+    one = [e for e in js if e['name'] == 'one'][0]
+    t.ok(one['domains'] == ['one.example'] and one['key'] == 'ecdsa-p256' and one['serial']
+         and one['not_after'] and one['next_renewal'] and one['deployed'][0]['ok'] is True,
+         'status --json: name, domains, key, serial, not_after, next_renewal, deployed[].ok')
+
+    # metrics
+    st_, h, body = L.http_request('GET', 'http://127.0.0.1:%d/metrics' % mport)
+    body = body.decode()
+    t.eq(st_, 200, 'metrics endpoint answers 200')
+    t.like(body, r'(?m)^hacme_certificate_not_after_seconds\{name="one"\} \d{10}$', 'metrics: expiry per certificate')
+    t.like(body, r'(?m)^hacme_certificate_next_renewal_seconds\{name="two",reason="[^"]+"\} \d{10}$', 'metrics: next renewal and why')
+    t.like(body, r'(?m)^hacme_orders_total\{name="three",outcome="ok"\} [1-9]\d*$', 'metrics: orders by outcome')
+    t.like(body, r'(?m)^hacme_deploy_ok\{name="one",runtime_api="unix@[^"]+",serial="[0-9A-F]+"\} 1$', 'metrics: deploy result per HAProxy')
+    t.like(body, r'(?m)^hacme_agent_up\{agent="unix@[^"]+agent.sock"\} 1$', 'metrics: the agent answers STATS')
+    for k in ('hits_total', 'misses_total', 'invalid_total', 'protocol_errors_total'):
+        t.like(body, r'(?m)^hacme_agent_%s\{agent="[^"]+"\} \d+$' % k, 'metrics: the agent\'s %s from its STATS' % k)
 
     # restart: nothing valid is ordered again
     run.stop()
