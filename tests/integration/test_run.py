@@ -255,8 +255,10 @@ def tokens_back_case(lab):
     if order_done:
         t.skip('the restarted agent holds the pending tokens again', 'pebble finished the order before the restart')
     else:
-        t.ok(after and set(after) <= set(before) and len(after) > 0,
-             'the restarted agent holds the pending tokens again (%d of %d)' % (len(after or []), len(before)))
+        # a fresh agent holds nothing: whatever it holds, hacme re-added
+        t.ok(after and set(after) & set(before),
+             'the restarted agent holds the pending tokens again (%d; %d seen before the kill)'
+             % (len(after or []), len(before)))
     inter = L.cert_info(pb.intermediates(0))['subject']
     t.ok(wait_served(st, names[0], lambda i: i['issuer'] == inter, 60, 'slow') is not None,
          'the certificate was issued through the restarted agent and is served')
