@@ -9,6 +9,8 @@
 #      --log-level warning, info (stderr to a file) and info (stderr to
 #      /dev/null)
 #   3. the agent's memory with 10,000 pending tokens (bench_agent_rss.py)
+#   4. hacme issue vs certbot --standalone, one pebble, one haproxy
+#      (bench_issue.py: its BENCH_ISSUE_* / BENCH_CERTBOT_* variables)
 # Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
 # see bench_agent_http.py); BENCH_SPOP_CONNS (connection counts, "1 4 16"),
 # BENCH_SPOP_SECONDS (5), BENCH_SPOP_WINDOW (NOTIFYs in flight per
@@ -173,6 +175,13 @@ section "3. agent memory with 10,000 pending tokens"
 (set -o pipefail; python3 "$here/bench_agent_rss.py" 2>&1 | tee "$work/rss.out") ||
 	{ failed=1; summary+=("RSS benchmark FAILED (see its output)"); }
 while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/rss.out")
+
+# --- 4. hacme issue vs certbot ------------------------------------------------
+section "4. hacme issue vs certbot certonly --standalone (pebble, haproxy)"
+(set -o pipefail; ninja -C "$build" acme/hacme >/dev/null &&
+	python3 "$here/bench_issue.py" 2>&1 | tee "$work/issue.out") ||
+	{ failed=1; summary+=("issue benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/issue.out" 2>/dev/null)
 
 # --- summary -----------------------------------------------------------------
 section "summary"
