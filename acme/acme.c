@@ -31,7 +31,7 @@
 
 #define NETERR_RETRIES 2
 #define NETERR_DELAY 1.0		/* seconds before a transport retry */
-#define POLL_FIRST 0.1			/* seconds: pebble and most CAs are fast */
+#define POLL_FIRST 0.05		/* seconds, doubling: a fast CA is not kept waiting */
 #define POLL_MAX_DEFAULT 10.0
 #define ORDER_TIMEOUT_DEFAULT 600.0
 #define TOKEN_TTL_DEFAULT 3600
