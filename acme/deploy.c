@@ -45,6 +45,8 @@
 #define DP_OUT_MAX 4096			/* bytes of reload-command output kept */
 #define DP_TEXT_MAX 300			/* bytes of HAProxy text in an error */
 #define DP_SUFFIX_MAX 16
+#define DP_TLS_OPS 8			/* operations checking over TLS at once */
+#define DP_TLS_WAIT 10.0		/* seconds a TLS check waits for the pushes */
 
 enum dp_kind {
 	DP_DEPLOY = 0,
@@ -96,6 +98,7 @@ struct dp_var {
 	char sni[256];			/* first DNS name; "" none */
 	char *prev;			/* the file before (wiped on free); NULL none */
 	size_t prevlen;
+	char *tmp;			/* the batch's temp file, until renamed */
 	char *in_key, *in_chain;	/* as given, until checked (key wiped) */
 	size_t in_key_len, in_chain_len;
 	bool had_line;
@@ -114,9 +117,20 @@ struct dp_tvar {			/* one target, one variant */
 
 struct dp_op;
 
+/* The listing ("show ssl cert") the last push chained to its commit: the
+ * next holder of the same continuous hold needs no listing of its own. */
+struct dp_listing {
+	bool valid;
+	uint64_t epoch;			/* runtime_turn_epoch when it was taken */
+	bool tx;			/* a transaction was pending */
+	char name[PATH_MAX];
+};
+
 struct dp_target {
 	struct dp_op *op;
 	struct runtime *rt;
+	struct dp_listing *listing;	/* the runtime's */
+	bool chained_list;		/* the commit request carries the listing */
 	enum dp_mode mode;
 	enum tg_step step;
 	size_t v;			/* current variant */
@@ -145,6 +159,7 @@ struct dp_probe {
 enum dp_phase {
 	PH_FILES = 0,		/* waits for the batch that writes the files */
 	PH_RUNTIME,
+	PH_TLS_WAIT,		/* in d->tls_waiting */
 	PH_TLS,
 	PH_UNDO,
 	PH_RELOAD,
@@ -155,8 +170,9 @@ enum dp_phase {
 struct dp_op {
 	LIST_ENTRY(dp_op) entry;
 	TAILQ_ENTRY(dp_op) done;
-	TAILQ_ENTRY(dp_op) filing;
-	bool in_filing;
+	TAILQ_ENTRY(dp_op) filing;	/* d->filing, then d->tls_waiting */
+	bool in_filing, tls_slot;
+	ev_tstamp tls_since;
 	struct deploy *d;
 	enum dp_kind kind;
 	enum dp_phase phase;
@@ -197,6 +213,7 @@ struct deploy {
 	const struct config *cfg;
 	struct deploy_opts opts;
 	struct runtime **rts;
+	struct dp_listing *listings;	/* one per runtime */
 	size_t nrts;
 	struct addr *checks;
 	size_t nchecks;
@@ -205,9 +222,12 @@ struct deploy {
 	LIST_HEAD(, dp_op) ops;
 	TAILQ_HEAD(, dp_op) finished;
 	TAILQ_HEAD(, dp_op) filing;	/* deploy_cert/check calls since the last batch */
+	TAILQ_HEAD(, dp_op) tls_waiting;
+	size_t tls_running;
 	size_t nops;
 	ev_timer kick;
 	ev_timer files;
+	ev_timer tls_kick;
 	int dispatching;
 	bool free_pending;
 };
@@ -431,6 +451,9 @@ var_fini(struct dp_var *v)
 	crypto_wipe_free(v->prev, v->prevlen);
 	crypto_wipe_free(v->in_key, v->in_key_len);
 	free(v->in_chain);
+	if (v->tmp != NULL)
+		(void)unlink(v->tmp);
+	free(v->tmp);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -574,14 +597,16 @@ out:
 
 /* ---- files ------------------------------------------------------------- */
 
-/* Writes the PEM of every variant, keeping what was there for
- * op_restore. The crt-list lines follow, for a batch (deploy_files_cb). */
+/* Reads what each variant's file holds now (for op_restore) and writes
+ * the new PEM to a temp file beside it, not yet synced: the batch syncs
+ * all temp files at once, then renames them (deploy_files_cb). */
 static int
-op_write_pems(struct dp_op *op, char *err, size_t errlen)
+op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 {
 	struct dp_var *v;
-	size_t i;
-	int rc;
+	ssize_t w;
+	size_t i, off;
+	int rc, fd;
 
 	for (i = 0; i < op->nvar; i++) {
 		v = &op->var[i];
@@ -595,16 +620,50 @@ op_write_pems(struct dp_op *op, char *err, size_t errlen)
 		if (op->kind == DP_CHECK && v->prev != NULL && v->prevlen == v->len &&
 		    memcmp(v->prev, v->pem, v->len) == 0)
 			continue;	/* as stored: nothing to write */
-		if (atomic_write(v->path, v->pem, v->len, 0600) < 0) {
+		if (asprintf(&v->tmp, "%s.tmp.%ld", v->path, (long)getpid()) < 0) {
+			v->tmp = NULL;
+			set_err(err, errlen, "no memory");
+			return -1;
+		}
+		(void)unlink(v->tmp);	/* a leftover of a crashed run with our pid */
+		if ((fd = open(v->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+			set_err(err, errlen, "%s: %s", v->tmp, strerror(errno));
+			free(v->tmp);
+			v->tmp = NULL;
+			return -1;
+		}
+		for (off = 0, w = 0; off < v->len && w >= 0; off += (size_t)(w > 0 ? w : 0))
+			if ((w = write(fd, v->pem + off, v->len - off)) < 0 && errno == EINTR)
+				w = 0;
+		if (close(fd) < 0 || w < 0) {
+			set_err(err, errlen, "%s: %s", v->tmp, strerror(errno));
+			return -1;	/* var_fini removes the temp file */
+		}
+	}
+	return 0;
+}
+
+/* The temp files of a batch are on disk (one syncfs for them all, instead
+ * of two fsyncs per file): rename them into place. */
+static int
+op_rename_tmps(struct dp_op *op, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < op->nvar; i++) {
+		struct dp_var *v = &op->var[i];
+		if (v->tmp == NULL)
+			continue;
+		if (rename(v->tmp, v->path) < 0) {
 			set_err(err, errlen, "%s: %s", v->path, strerror(errno));
 			return -1;
 		}
+		free(v->tmp);
+		v->tmp = NULL;
 		v->wrote_file = true;
 	}
 	return 0;
 }
 
-/* Puts the files back as op_write_pems and the batch found them. */
+/* Puts the files back as the batch found them. */
 static void
 op_restore(struct dp_op *op)
 {
@@ -679,6 +738,8 @@ tg_finish(struct dp_target *t)
 {
 	struct dp_op *op = t->op;
 
+	if (t->failed)
+		t->listing->valid = false;	/* taken before an undo, or never */
 	if (t->locked)
 		runtime_unlock(t->rt, t);
 	t->locked = false;
@@ -772,6 +833,41 @@ tg_matches(const struct dp_target *t, const struct runtime_cert *c)
 	return c->found && strcmp(c->serial, v->serial) == 0;
 }
 
+/* The listing is in: a pending transaction (its file in t->other) stops
+ * the push, unless it is a stale one on a file of ours; else the first
+ * variant goes. */
+static void
+tg_listed(struct dp_target *t, bool tx)
+{
+	struct dp_op *op = t->op;
+
+	if (tx) {
+		size_t cd = strlen(op->d->cert_dir), ol = strlen(t->other);
+		/* A file of cert-dir hacme writes: not the fallback. */
+		bool ours = strncmp(t->other, op->d->cert_dir, cd) == 0 &&
+		    t->other[cd] == '/' && strchr(t->other + cd + 1, '/') == NULL &&
+		    ol > 4 && strcmp(t->other + ol - 4, ".pem") == 0 &&
+		    op->fallback[0] != '\0' && strcmp(t->other, op->fallback) != 0;
+		if (ours && !t->list_retried) {
+			/* We hold the turn and the flock: a hacme died mid-transaction. */
+			log_warn("HAProxy %s: aborting a stale transaction for %s",
+			    runtime_name(t->rt), t->other);
+			t->list_retried = true;
+			t->step = TS_ABORT_STALE;
+			tg_go(t);
+			return;
+		}
+		tg_fail(t, "a transaction for %s is pending (another client is changing "
+		    "certificates): not touching it; if it is stale, send `abort ssl cert "
+		    "%s`", t->other, t->other);
+		tg_finish(t);
+		return;
+	}
+	t->v = 0;
+	t->step = tg_first(t);
+	tg_go(t);
+}
+
 static void
 tg_locked(void *arg, const char *err)
 {
@@ -795,9 +891,19 @@ tg_locked(void *arg, const char *err)
 	for (size_t k = 0; t->mode == M_PUSH && k < t->op->nvar; k++)
 		t->tv[k].ok = false;	/* a precheck's verdict: the push decides now */
 	if (t->mode == M_UNDO) {
+		t->listing->valid = false;
 		tg_undo_next(t);
 		return;
 	}
+	if (t->mode == M_PUSH && t->listing->valid &&
+	    t->listing->epoch == runtime_turn_epoch(t->rt)) {
+		/* The previous holder's last request listed for us. */
+		t->listing->valid = false;
+		snprintf(t->other, sizeof(t->other), "%s", t->listing->name);
+		tg_listed(t, t->listing->tx);
+		return;
+	}
+	t->listing->valid = false;
 	t->step = TS_LIST;
 	tg_go(t);
 }
@@ -880,31 +986,8 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 		tg_precheck_reply(t, reply, len);
 		return;
 	case TS_LIST:
-		if (runtime_parse_transaction(reply, len, t->other, sizeof(t->other))) {
-			size_t cd = strlen(op->d->cert_dir), ol = strlen(t->other);
-			/* A file of cert-dir hacme writes: not the fallback. */
-			bool ours = strncmp(t->other, op->d->cert_dir, cd) == 0 &&
-			    t->other[cd] == '/' && strchr(t->other + cd + 1, '/') == NULL &&
-			    ol > 4 && strcmp(t->other + ol - 4, ".pem") == 0 &&
-			    op->fallback[0] != '\0' && strcmp(t->other, op->fallback) != 0;
-			if (ours && !t->list_retried) {
-				/* We hold the turn and the flock: a hacme died mid-transaction. */
-				log_warn("HAProxy %s: aborting a stale transaction for %s",
-				    runtime_name(t->rt), t->other);
-				t->list_retried = true;
-				t->step = TS_ABORT_STALE;
-				tg_go(t);
-				return;
-			}
-			tg_fail(t, "a transaction for %s is pending (another client is changing "
-			    "certificates): not touching it; if it is stale, send `abort ssl cert "
-			    "%s`", t->other, t->other);
-			tg_finish(t);
-			return;
-		}
-		t->v = 0;
-		t->step = tg_first(t);
-		break;
+		tg_listed(t, runtime_parse_transaction(reply, len, t->other, sizeof(t->other)));
+		return;
 	case TS_ABORT_STALE:
 		t->step = TS_LIST;
 		break;
@@ -990,6 +1073,13 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 		}
 		t->tx_open = false;
 		tv->pushed = tv->pushed_now = true;
+		if (t->chained_list) {
+			/* The listing is last; no earlier output has '#' lines. */
+			struct dp_listing *l = t->listing;
+			l->tx = runtime_parse_transaction(reply, len, l->name, sizeof(l->name));
+			l->epoch = runtime_turn_epoch(t->rt);
+			l->valid = true;
+		}
 		if (!tv->created)
 			goto verify;
 		reply += at + 2;
@@ -1120,7 +1210,8 @@ tg_go(struct dp_target *t)
 		}
 		return;
 	case TS_LIST:
-		if (runtime_cmd_head(t->rt, "show ssl cert", "# filename", tg_reply, t) < 0) {
+		/* Read to the end, see TS_COMMIT. */
+		if (runtime_cmd(t->rt, "show ssl cert", NULL, 0, tg_reply, t) < 0) {
 			tg_fail(t, "show ssl cert: %s", strerror(errno));
 			tg_finish(t);
 		}
@@ -1160,6 +1251,14 @@ tg_go(struct dp_target *t)
 		else
 			snprintf(cmd, sizeof(cmd), "commit ssl cert %s;show ssl cert %s", v->path,
 			    v->path);
+		/* The last request of this turn lists for the next holder, read
+		 * to its end: `show ssl cert` holds HAProxy's certificate lock
+		 * until its dump is over, a reader that leaves early makes the
+		 * next writer meet "currently locked". */
+		t->chained_list = t->mode == M_PUSH && t->v + 1 == op->nvar &&
+		    strlen(cmd) + 16 < sizeof(cmd);
+		if (t->chained_list)
+			strcat(cmd, ";show ssl cert");
 		break;
 	case TS_UNDO_COMMIT:
 		snprintf(cmd, sizeof(cmd), "commit ssl cert %s", v->path);
@@ -1639,6 +1738,73 @@ op_files_changed(const struct dp_op *op)
 	return false;
 }
 
+/* True while a push of d is writing files or talking to a HAProxy: TLS
+ * checks then wait, their handshakes would slow every round trip of the
+ * write turn (HAProxy serves both on the same threads). */
+static bool
+deploy_pushing(const struct deploy *d)
+{
+	const struct dp_op *op;
+
+	LIST_FOREACH(op, &d->ops, entry)
+		if (op->kind != DP_REMOVE && (op->phase == PH_FILES || op->phase == PH_RUNTIME))
+			return true;
+	return false;
+}
+
+static void
+deploy_tls_kick(struct deploy *d)
+{
+	if (!ev_is_active(&d->tls_kick) && !TAILQ_EMPTY(&d->tls_waiting)) {
+		ev_timer_set(&d->tls_kick, 0., 0.);
+		ev_timer_start(d->loop, &d->tls_kick);
+	}
+}
+
+/* Starts the TLS checks waiting, as many as allowed. */
+static void
+deploy_tls_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct deploy *d = w->data;
+	struct dp_op *op;
+	bool pushing = deploy_pushing(d);
+
+	while (d->tls_running < DP_TLS_OPS && (op = TAILQ_FIRST(&d->tls_waiting)) != NULL) {
+		if (pushing && ev_now(loop) - op->tls_since < DP_TLS_WAIT)
+			break;
+		TAILQ_REMOVE(&d->tls_waiting, op, filing);
+		op->tls_slot = true;
+		d->tls_running++;
+		op->phase = PH_TLS;
+		op_tls_start(op);
+	}
+	if (!TAILQ_EMPTY(&d->tls_waiting) && d->tls_running < DP_TLS_OPS) {
+		ev_timer_set(w, 0.05, 0.);	/* the pushes may end, or DP_TLS_WAIT pass */
+		ev_timer_start(loop, w);
+	}
+}
+
+static void
+op_tls_queue(struct dp_op *op)
+{
+	struct deploy *d = op->d;
+
+	op->phase = PH_TLS_WAIT;
+	op->tls_since = ev_now(d->loop);
+	TAILQ_INSERT_TAIL(&d->tls_waiting, op, filing);
+	deploy_tls_kick(d);
+}
+
+static void
+op_tls_slot_free(struct dp_op *op)
+{
+	if (!op->tls_slot)
+		return;
+	op->tls_slot = false;
+	op->d->tls_running--;
+	deploy_tls_kick(op->d);
+}
+
 /* Every target of this phase is done (and every probe): what next. */
 static void
 op_targets_done(struct dp_op *op)
@@ -1650,6 +1816,8 @@ op_targets_done(struct dp_op *op)
 	if (op->tpending > 0 || op->ppending > 0)
 		return;
 	all = op_targets_ok(op, &nok);
+	if (op->phase == PH_RUNTIME)
+		deploy_tls_kick(d);	/* checks waiting on pushes may go soon */
 	switch (op->phase) {
 	case PH_RUNTIME:
 		if (op->kind == DP_REMOVE) {
@@ -1668,15 +1836,14 @@ op_targets_done(struct dp_op *op)
 				op_finish(op);
 				return;
 			}
-			op->phase = PH_TLS;
-			op_tls_start(op);
+			op_tls_queue(op);
+			deploy_tls_kick(d);	/* this push is over: maybe the last */
 			return;
 		}
 		if (op->nt == 0 && op->kind == DP_CHECK && !op_files_changed(op)) {
 			/* Only TLS can tell whether a reload is needed. */
 			if (d->nchecks > 0) {
-				op->phase = PH_TLS;
-				op_tls_start(op);
+				op_tls_queue(op);
 			} else {
 				snprintf(op->warning, sizeof(op->warning), "no runtime-api and no "
 				    "tls-check: cannot tell what HAProxy serves");
@@ -1697,6 +1864,7 @@ op_targets_done(struct dp_op *op)
 		op_finish(op);
 		return;
 	case PH_TLS:
+		op_tls_slot_free(op);
 		if (op->tls_ok) {
 			op_finish(op);
 			return;
@@ -1742,6 +1910,7 @@ op_targets_done(struct dp_op *op)
 		op_finish(op);
 		return;
 	case PH_FILES:
+	case PH_TLS_WAIT:
 	case PH_FINISHED:
 		return;
 	}
@@ -1772,6 +1941,9 @@ op_free(struct dp_op *op)
 		var_fini(&op->var[k]);
 	if (op->in_filing)
 		TAILQ_REMOVE(&d->filing, op, filing);
+	if (op->phase == PH_TLS_WAIT)
+		TAILQ_REMOVE(&d->tls_waiting, op, filing);
+	op_tls_slot_free(op);
 	LIST_REMOVE(op, entry);
 	d->nops--;
 	free(op->probes);
@@ -1929,6 +2101,7 @@ op_new(struct deploy *d, enum dp_kind kind, const char *name, deploy_cb *cb, voi
 	for (size_t i = 0; i < op->nt; i++) {
 		op->t[i].op = op;
 		op->t[i].rt = d->rts[i];
+		op->t[i].listing = &d->listings[i];
 		ev_timer_init(&op->t[i].retry, tg_recheck_retry_cb, 0., 0.);
 		op->t[i].retry.data = &op->t[i];
 	}
@@ -1949,6 +2122,19 @@ op_run(struct dp_op *op, enum dp_mode mode)
 		op_targets_done(op);
 }
 
+/* fsync of a file by name. */
+static int
+fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 /* The files of every operation started since the last batch: each
  * certificate is checked, its PEM written, then one crt-list edit for them
  * all (a crt-list rewritten per name costs O(n^2) and an fsync each); then
@@ -1964,6 +2150,7 @@ deploy_files_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct dp_op *op;
 	bool *had = NULL;
 	size_t n = 0, k;
+	int dfd;
 
 	while ((op = TAILQ_FIRST(&d->filing)) != NULL) {
 		TAILQ_REMOVE(&d->filing, op, filing);
@@ -1975,9 +2162,24 @@ deploy_files_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			    "/" : "", op->var[k].suffix ? op->var[k].suffix : "");
 			(void)var_load(&op->var[k], label, op->error, sizeof(op->error));
 		}
-		if (op->error[0] == '\0' &&
-		    op_write_pems(op, op->error, sizeof(op->error)) == 0)
+		if (op->error[0] == '\0')
+			(void)op_write_tmps(op, op->error, sizeof(op->error));
+	}
+	/* Durable before they replace anything: one syncfs (fsync each temp
+	 * file where it fails), the renames, one fsync of cert-dir. */
+	if ((dfd = open(d->cert_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(dfd) < 0)
+		TAILQ_FOREACH(op, &batch, filing)
+			for (k = 0; k < op->nvar; k++)
+				if (op->var[k].tmp != NULL && fsync_path(op->var[k].tmp) < 0 &&
+				    op->error[0] == '\0')
+					set_err(op->error, sizeof(op->error), "%s: %s",
+					    op->var[k].tmp, strerror(errno));
+	TAILQ_FOREACH(op, &batch, filing)
+		if (op->error[0] == '\0' && op_rename_tmps(op, op->error, sizeof(op->error)) == 0)
 			n += op->nvar;
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
 	}
 	if (d->cfg->crt_list != NULL && n > 0) {
 		err[0] = '\0';
@@ -2155,6 +2357,9 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	d->kick.data = d;
 	ev_timer_init(&d->files, deploy_files_cb, 0., 0.);
 	d->files.data = d;
+	TAILQ_INIT(&d->tls_waiting);
+	ev_timer_init(&d->tls_kick, deploy_tls_kick_cb, 0., 0.);
+	d->tls_kick.data = d;
 	if (opts != NULL)
 		d->opts = *opts;
 	if (d->opts.tls_timeout <= 0)
@@ -2196,7 +2401,8 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	ro.lock_timeout = d->opts.lock_timeout;
 	ro.lock_dir = cfg->state_dir;
 	if (cfg->nruntime_apis > 0 &&
-	    (d->rts = calloc(cfg->nruntime_apis, sizeof(*d->rts))) == NULL) {
+	    ((d->rts = calloc(cfg->nruntime_apis, sizeof(*d->rts))) == NULL ||
+	    (d->listings = calloc(cfg->nruntime_apis, sizeof(*d->listings))) == NULL)) {
 		set_err(err, errlen, "no memory");
 		goto fail;
 	}
@@ -2243,7 +2449,9 @@ deploy_free(struct deploy *d)
 		runtime_free(d->rts[i]);
 	ev_timer_stop(d->loop, &d->kick);
 	ev_timer_stop(d->loop, &d->files);
+	ev_timer_stop(d->loop, &d->tls_kick);
 	free(d->rts);
+	free(d->listings);
 	free(d->checks);
 	free(d->cert_dir);
 	free(d->list_lock);

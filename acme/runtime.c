@@ -31,10 +31,11 @@
 #define RT_LOCK_TIMEOUT 60.0
 #define RT_BUFSIZE_TTL 30.0
 #define RT_MAX_CONNS 4
-#define RT_RETRY_MIN 0.005	/* first retry of a "currently locked" write */
+#define RT_RETRY_MIN 0.001	/* first retry of a "currently locked" write */
 #define RT_RETRY_MAX 0.25
 #define RT_POLL_MIN 0.002	/* first flock poll */
 #define RT_POLL_MAX 0.1
+#define RT_HOLD_MAX 1.0		/* seconds the flock passes between our holders */
 #define RT_LOCKED "Operations on certificates are currently locked!"
 #define RT_QUIT "quit\n"
 
@@ -97,6 +98,9 @@ struct runtime {
 	ev_tstamp bufsize_at;		/* 0: never learned */
 	struct rt_req *probe;
 	void *holder;			/* arg holding the write turn */
+	bool flocked;			/* a continuous hold of ours (the flock, if any) */
+	uint64_t epoch;			/* counts continuous holds */
+	ev_tstamp hold_since;
 	double poll;
 	struct rt_list queue, running, done, turns;
 	ev_timer kick;
@@ -288,6 +292,7 @@ rt_retry(struct rt_req *r)
 		r->backoff = RT_RETRY_MAX;
 	if (now + r->backoff >= r->deadline)
 		return false;
+	log_debug("HAProxy %s: busy, again in %g s", r->rt->addr.text, r->backoff);
 	rt_disconnect(r);
 	r->state = RT_RETRY;
 	r->in.len = 0;
@@ -661,7 +666,12 @@ rt_turn_pump(struct runtime *rt)
 		/* The deadline counts from here: queueing in-process is progress. */
 		if (r->deadline == 0)
 			r->deadline = now + rt->lock_timeout;
-		if (rt->lock_fd < 0 || flock(rt->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+		if (rt->flocked || rt->lock_fd < 0 || flock(rt->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+			if (!rt->flocked) {
+				rt->flocked = true;
+				rt->epoch++;
+				rt->hold_since = now;
+			}
 			rt->holder = r->arg;
 			rt->poll = 0;
 			rt_move(r, RT_DONE);
@@ -731,8 +741,13 @@ runtime_unlock(struct runtime *rt, void *arg)
 	if (rt == NULL || arg == NULL || rt->holder != arg)
 		return;
 	rt->holder = NULL;
-	if (rt->lock_fd >= 0)
-		(void)flock(rt->lock_fd, LOCK_UN);
+	/* Straight to our next holder while others wait, within limits: a
+	 * second hacme gets its chance at least every RT_HOLD_MAX. */
+	if (TAILQ_EMPTY(&rt->turns) || ev_now(rt->loop) - rt->hold_since > RT_HOLD_MAX) {
+		if (rt->lock_fd >= 0)
+			(void)flock(rt->lock_fd, LOCK_UN);
+		rt->flocked = false;
+	}
 	rt_turn_pump(rt);
 }
 
@@ -852,6 +867,12 @@ const char *
 runtime_name(const struct runtime *rt)
 {
 	return rt->addr.text;
+}
+
+uint64_t
+runtime_turn_epoch(const struct runtime *rt)
+{
+	return rt->epoch;
 }
 
 size_t

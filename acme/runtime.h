@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 struct ev_loop;
@@ -83,8 +84,10 @@ int runtime_cmd(struct runtime *rt, const char *cmd, const char *payload, size_t
     runtime_cb *cb, void *arg);
 
 /* Like runtime_cmd, but stops reading (and closes) as soon as the reply
- * holds the line stop_line (e.g. "# filename"): the head of a long
- * listing. The reply then ends before that line. */
+ * holds the line stop_line: the head of a long output. The reply then
+ * ends before that line. Not for `show ssl cert`: HAProxy holds its
+ * certificate lock until the dump ends, and writers meanwhile are told
+ * "currently locked". */
 int runtime_cmd_head(struct runtime *rt, const char *cmd, const char *stop_line,
     runtime_cb *cb, void *arg);
 
@@ -92,8 +95,13 @@ int runtime_cmd_head(struct runtime *rt, const char *cmd, const char *stop_line,
  * when it could not be had within lock_timeout. Only one turn per arg.
  * 0, or -1 with errno (ENOMEM, EBUSY: arg already holds or waits). */
 int runtime_lock(struct runtime *rt, void (*cb)(void *arg, const char *err), void *arg);
-/* Gives the turn back (no-op when arg does not hold it). */
+/* Gives the turn back (no-op when arg does not hold it). When another
+ * caller of this process waits, the turn passes to it with the flock kept
+ * (for at most a second in a row, then the flock is let go once). */
 void runtime_unlock(struct runtime *rt, void *arg);
+/* Counts continuous holds: equal values at two moments of holding the
+ * turn mean no other process could have held it in between. */
+uint64_t runtime_turn_epoch(const struct runtime *rt);
 
 /* Forgets every request of arg: queued commands and turn requests are
  * dropped, commands in flight are disconnected, a held turn is released.

@@ -588,15 +588,30 @@ test_turns(void)
 	run_until(&c.calls, 1, 2);
 	ok(c.calls == 1 && c.err && strstr(c.text, "another process holds"),
 	    "the flock keeps another holder of the same HAProxy out: %s", c.text);
-	runtime_unlock(rt, &a);
-	run_until(&b.calls, 1, 2);
-	ok(b.calls == 1 && !b.err && b.order > a.order, "b gets the turn after a gives it back");
+	{
+		uint64_t e = runtime_turn_epoch(rt);
+		runtime_unlock(rt, &a);
+		run_until(&b.calls, 1, 2);
+		ok(b.calls == 1 && !b.err && b.order > a.order,
+		    "b gets the turn after a gives it back");
+		is_int(runtime_turn_epoch(rt), e, "handed from a to b: the same hold (epoch)");
+	}
 	runtime_cancel(rt, &b);	/* releases the held turn */
 	memset(&c, 0, sizeof(c));
 	runtime_lock(rt2, on_turn, &c);
 	run_until(&c.calls, 1, 2);
 	ok(c.calls == 1 && !c.err, "cancel released the turn and its flock");
-	runtime_unlock(rt2, &c);
+	{
+		uint64_t e = runtime_turn_epoch(rt2);
+		struct turn d2;
+		memset(&d2, 0, sizeof(d2));
+		runtime_unlock(rt2, &c);	/* nobody waits: the flock goes */
+		runtime_lock(rt2, on_turn, &d2);
+		run_until(&d2.calls, 1, 2);
+		ok(d2.calls == 1 && !d2.err && runtime_turn_epoch(rt2) == e + 1,
+		    "a turn after a free moment: a new hold (epoch + 1)");
+		runtime_unlock(rt2, &d2);
+	}
 
 	/* A second process holds the flock for a while: we wait for it. */
 	if (lock_file(lock, sizeof(lock)) < 0 || pipe(pipefd) < 0)
