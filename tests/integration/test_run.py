@@ -193,6 +193,14 @@ def sighup_case(lab):
     run.stop()
     t.eq(run.returncode(), 0, 'hacme run stops cleanly')
 
+    # deactivation ends the account: the CA refuses it from then on
+    rc, out, err = lab.hacme('account', 'deactivate', config=cfg)
+    t.eq(rc, 0, 'account deactivate: exit 0 (%s)' % (out + err).strip()[-200:])
+    t.like(out, r'account https://\S+ deactivated', 'it says which account')
+    rc, out, err = lab.hacme('renew', '--force', 'keep', config=cfg)
+    t.eq(rc, 2, 'an order with the deactivated account fails: exit 2')
+    t.like(err, r'(?i)deactivated|unauthorized', 'and says the account is no longer usable (%s)' % err.strip()[-200:])
+
 
 def agent_list(path):
     """LIST on a control socket: the tokens pending there."""
