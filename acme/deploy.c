@@ -46,6 +46,7 @@
 #define DP_TEXT_MAX 300			/* bytes of HAProxy text in an error */
 #define DP_SUFFIX_MAX 16
 #define DP_TLS_OPS 8			/* operations checking over TLS at once */
+#define DP_GROUP 32			/* checked operations made durable together */
 #define DP_TLS_WAIT 10.0		/* seconds a TLS check waits for the pushes */
 
 enum dp_kind {
@@ -170,8 +171,9 @@ enum dp_phase {
 struct dp_op {
 	LIST_ENTRY(dp_op) entry;
 	TAILQ_ENTRY(dp_op) done;
-	TAILQ_ENTRY(dp_op) filing;	/* d->filing, then d->tls_waiting */
-	bool in_filing, tls_slot;
+	TAILQ_ENTRY(dp_op) filing;	/* in the list in_list says */
+	enum { DP_IN_NONE = 0, DP_IN_FILING, DP_IN_PREPARED, DP_IN_TLS } in_list;
+	bool tls_slot;
 	ev_tstamp tls_since;
 	struct deploy *d;
 	enum dp_kind kind;
@@ -221,12 +223,14 @@ struct deploy {
 	char *list_lock;		/* <state-dir>/crt-list.lock */
 	LIST_HEAD(, dp_op) ops;
 	TAILQ_HEAD(, dp_op) finished;
-	TAILQ_HEAD(, dp_op) filing;	/* deploy_cert/check calls since the last batch */
+	TAILQ_HEAD(, dp_op) filing;	/* deploy_cert/check calls not yet checked */
+	TAILQ_HEAD(, dp_op) prepared;	/* checked, PEMs in temp files */
+	size_t nprepared;
 	TAILQ_HEAD(, dp_op) tls_waiting;
 	size_t tls_running;
 	size_t nops;
 	ev_timer kick;
-	ev_timer files;
+	ev_idle prep;
 	ev_timer tls_kick;
 	int dispatching;
 	bool free_pending;
@@ -599,7 +603,7 @@ out:
 
 /* Reads what each variant's file holds now (for op_restore) and writes
  * the new PEM to a temp file beside it, not yet synced: the batch syncs
- * all temp files at once, then renames them (deploy_files_cb). */
+ * all temp files at once, then renames them (deploy_commit_files). */
 static int
 op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 {
@@ -1773,6 +1777,7 @@ deploy_tls_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (pushing && ev_now(loop) - op->tls_since < DP_TLS_WAIT)
 			break;
 		TAILQ_REMOVE(&d->tls_waiting, op, filing);
+		op->in_list = DP_IN_NONE;
 		op->tls_slot = true;
 		d->tls_running++;
 		op->phase = PH_TLS;
@@ -1791,6 +1796,7 @@ op_tls_queue(struct dp_op *op)
 
 	op->phase = PH_TLS_WAIT;
 	op->tls_since = ev_now(d->loop);
+	op->in_list = DP_IN_TLS;
 	TAILQ_INSERT_TAIL(&d->tls_waiting, op, filing);
 	deploy_tls_kick(d);
 }
@@ -1939,9 +1945,13 @@ op_free(struct dp_op *op)
 	buf_fini(&op->out);
 	for (size_t k = 0; k < op->nvar; k++)
 		var_fini(&op->var[k]);
-	if (op->in_filing)
+	if (op->in_list == DP_IN_FILING)
 		TAILQ_REMOVE(&d->filing, op, filing);
-	if (op->phase == PH_TLS_WAIT)
+	if (op->in_list == DP_IN_PREPARED) {
+		TAILQ_REMOVE(&d->prepared, op, filing);
+		d->nprepared--;
+	}
+	if (op->in_list == DP_IN_TLS)
 		TAILQ_REMOVE(&d->tls_waiting, op, filing);
 	op_tls_slot_free(op);
 	LIST_REMOVE(op, entry);
@@ -2135,15 +2145,14 @@ fsync_path(const char *path)
 	return rc;
 }
 
-/* The files of every operation started since the last batch: each
- * certificate is checked, its PEM written, then one crt-list edit for them
- * all (a crt-list rewritten per name costs O(n^2) and an fsync each); then
- * their runtime phases start. All at once: spread over loop turns, this
- * work would stall the write turn's round trips in between. */
+/* Makes the prepared operations' files durable and theirs: one syncfs
+ * for all the temp files (fsync each where it fails), the renames, one
+ * fsync of cert-dir, one crt-list edit for all their lines (rewritten per
+ * name, the crt-list would cost O(n^2) and an fsync each); then their
+ * runtime phases start. */
 static void
-deploy_files_cb(struct ev_loop *loop, ev_timer *w, int revents)
+deploy_commit_files(struct deploy *d)
 {
-	struct deploy *d = w->data;
 	TAILQ_HEAD(, dp_op) batch = TAILQ_HEAD_INITIALIZER(batch);
 	char err[DEPLOY_ERR_MAX], fallback[PATH_MAX] = "";
 	const char **paths = NULL;
@@ -2152,21 +2161,10 @@ deploy_files_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	size_t n = 0, k;
 	int dfd;
 
-	while ((op = TAILQ_FIRST(&d->filing)) != NULL) {
-		TAILQ_REMOVE(&d->filing, op, filing);
-		op->in_filing = false;
-		TAILQ_INSERT_TAIL(&batch, op, filing);
-		for (k = 0; k < op->nvar && op->error[0] == '\0'; k++) {
-			char label[CONFIG_NAME_MAX + DP_SUFFIX_MAX + 8];
-			snprintf(label, sizeof(label), "%s%s%s", op->name, op->var[k].suffix ?
-			    "/" : "", op->var[k].suffix ? op->var[k].suffix : "");
-			(void)var_load(&op->var[k], label, op->error, sizeof(op->error));
-		}
-		if (op->error[0] == '\0')
-			(void)op_write_tmps(op, op->error, sizeof(op->error));
-	}
-	/* Durable before they replace anything: one syncfs (fsync each temp
-	 * file where it fails), the renames, one fsync of cert-dir. */
+	TAILQ_CONCAT(&batch, &d->prepared, filing);
+	d->nprepared = 0;
+	TAILQ_FOREACH(op, &batch, filing)
+		op->in_list = DP_IN_NONE;
 	if ((dfd = open(d->cert_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || syncfs(dfd) < 0)
 		TAILQ_FOREACH(op, &batch, filing)
 			for (k = 0; k < op->nvar; k++)
@@ -2217,6 +2215,38 @@ deploy_files_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* When the loop has nothing else to do (ev_idle): one operation is checked
+ * (OpenSSL's decoding costs a millisecond or more) and its PEMs written to
+ * temp files; every DP_GROUP of them, or when none is left, they become
+ * durable and their pushes start. So the checks of a long batch fill the
+ * waits for HAProxy's replies instead of delaying the first push. */
+static void
+deploy_prep_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct deploy *d = w->data;
+	struct dp_op *op;
+	size_t k;
+
+	if ((op = TAILQ_FIRST(&d->filing)) != NULL) {
+		TAILQ_REMOVE(&d->filing, op, filing);
+		for (k = 0; k < op->nvar && op->error[0] == '\0'; k++) {
+			char label[CONFIG_NAME_MAX + DP_SUFFIX_MAX + 8];
+			snprintf(label, sizeof(label), "%s%s%s", op->name, op->var[k].suffix ?
+			    "/" : "", op->var[k].suffix ? op->var[k].suffix : "");
+			(void)var_load(&op->var[k], label, op->error, sizeof(op->error));
+		}
+		if (op->error[0] == '\0')
+			(void)op_write_tmps(op, op->error, sizeof(op->error));
+		TAILQ_INSERT_TAIL(&d->prepared, op, filing);
+		op->in_list = DP_IN_PREPARED;
+		d->nprepared++;
+	}
+	if (TAILQ_EMPTY(&d->filing))
+		ev_idle_stop(loop, w);
+	if (d->nprepared >= DP_GROUP || (TAILQ_EMPTY(&d->filing) && d->nprepared > 0))
+		deploy_commit_files(d);
+}
+
 static int
 op_push(struct deploy *d, enum dp_kind kind, const char *name,
     const struct store_cert *const variants[], const char *const variant_names[], size_t n,
@@ -2263,12 +2293,10 @@ op_push(struct deploy *d, enum dp_kind kind, const char *name,
 		}
 	}
 	op->phase = PH_FILES;
-	op->in_filing = true;
+	op->in_list = DP_IN_FILING;
 	TAILQ_INSERT_TAIL(&d->filing, op, filing);
-	if (!ev_is_active(&d->files)) {
-		ev_timer_set(&d->files, 0., 0.);
-		ev_timer_start(d->loop, &d->files);
-	}
+	if (!ev_is_active(&d->prep))
+		ev_idle_start(d->loop, &d->prep);
 	return 0;
 fail:
 	op_free(op);
@@ -2352,11 +2380,12 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	d->cfg = cfg;
 	LIST_INIT(&d->ops);
 	TAILQ_INIT(&d->finished);
-	TAILQ_INIT(&d->filing);
 	ev_timer_init(&d->kick, deploy_kick_cb, 0., 0.);
 	d->kick.data = d;
-	ev_timer_init(&d->files, deploy_files_cb, 0., 0.);
-	d->files.data = d;
+	TAILQ_INIT(&d->filing);
+	TAILQ_INIT(&d->prepared);
+	ev_idle_init(&d->prep, deploy_prep_cb);
+	d->prep.data = d;
 	TAILQ_INIT(&d->tls_waiting);
 	ev_timer_init(&d->tls_kick, deploy_tls_kick_cb, 0., 0.);
 	d->tls_kick.data = d;
@@ -2448,7 +2477,7 @@ deploy_free(struct deploy *d)
 	for (size_t i = 0; i < d->nrts; i++)
 		runtime_free(d->rts[i]);
 	ev_timer_stop(d->loop, &d->kick);
-	ev_timer_stop(d->loop, &d->files);
+	ev_idle_stop(d->loop, &d->prep);
 	ev_timer_stop(d->loop, &d->tls_kick);
 	free(d->rts);
 	free(d->listings);

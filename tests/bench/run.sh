@@ -11,6 +11,9 @@
 #   3. the agent's memory with 10,000 pending tokens (bench_agent_rss.py)
 #   4. hacme issue vs certbot --standalone, one pebble, one haproxy
 #      (bench_issue.py: its BENCH_ISSUE_* / BENCH_CERTBOT_* variables)
+#   5. 1000 certificates into a running haproxy: the runtime API
+#      (acme/deploy.c) vs files + reload, under wrk (bench_deploy.py:
+#      BENCH_DEPLOY_CERTS, BENCH_DEPLOY_CONNS)
 # Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
 # see bench_agent_http.py); BENCH_SPOP_CONNS (connection counts, "1 4 16"),
 # BENCH_SPOP_SECONDS (5), BENCH_SPOP_WINDOW (NOTIFYs in flight per
@@ -182,6 +185,13 @@ section "4. hacme issue vs certbot certonly --standalone (pebble, haproxy)"
 	python3 "$here/bench_issue.py" 2>&1 | tee "$work/issue.out") ||
 	{ failed=1; summary+=("issue benchmark FAILED (see its output)"); }
 while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/issue.out" 2>/dev/null)
+
+# --- 5. deploy: runtime API vs files + reload ---------------------------------
+section "5. deploy 1000 certificates: runtime API vs files + reload (haproxy, wrk)"
+(set -o pipefail; ninja -C "$build" tests/integration/deploy_driver >/dev/null &&
+	python3 "$here/bench_deploy.py" 2>&1 | tee "$work/deploy.out") ||
+	{ failed=1; summary+=("deploy benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/deploy.out" 2>/dev/null)
 
 # --- summary -----------------------------------------------------------------
 section "summary"

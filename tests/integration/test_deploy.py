@@ -161,8 +161,8 @@ def restart(lab, p):
     return n
 
 
-def hacme_cfg(lab, fname, cdir, runtimes, checks, extra=()):
-    lines = ['global', '    state-dir %s' % lab.path(fname + '.state'),
+def hacme_cfg(lab, fname, cdir, runtimes, checks, extra=(), state=None):
+    lines = ['global', '    state-dir %s' % (state or lab.path(fname + '.state')),
              '    crt-list %s' % os.path.join(cdir, 'certs.list'), '    cert-dir %s' % cdir]
     lines += ['    runtime-api %s' % r for r in runtimes]
     lines += ['    tls-check 127.0.0.1:%d' % c for c in checks]
