@@ -12,25 +12,37 @@
  * deploy_cert, per call:
  *  1. validates each variant (key matches the leaf, the chain chains, the
  *     leaf has a DNS name), then writes the PEM (key + chain, no blank line,
- *     0600) and the crt-list line atomically; an existing line stays where
- *     it is. The crt-list is edited under flock(<state-dir>/crt-list.lock),
- *     once for all the calls of one loop turn.
+ *     0600) and the crt-list line, durably, before HAProxy is told; an
+ *     existing line stays where it is. The crt-list is edited under
+ *     flock(<state-dir>/crt-list.lock). Checks and temp files are done
+ *     while the loop is idle; up to 32 operations are made durable at once
+ *     (one syncfs, one crt-list edit).
  *  2. per runtime-api, in parallel, each holding that HAProxy's write turn
  *     (runtime.h): `show ssl cert` must list no foreign transaction (a
  *     stale one on a file of cert-dir, left by a crashed hacme, is
- *     aborted); per variant, a known file is replaced (`set ssl cert`, the
- *     reply must name our file; `show ssl cert *F` must show our serial and
- *     notAfter, else `abort ssl cert`; `commit ssl cert`), an unknown one is
- *     added (`new ssl cert`, set, check, commit, `add ssl crt-list`); then
- *     `show ssl cert F` must show our serial, in use.
+ *     aborted); the listing is the one chained to the previous holder's
+ *     last request when the turn passed within this process with the flock
+ *     kept. Per variant: `new ssl cert F;set ssl cert F <<` for a file the
+ *     crt-list did not have (else `set` alone; HAProxy's "not referenced"
+ *     turns it into new + set), the set reply must name F (HAProxy < 3.1
+ *     merges a set into another file's pending transaction: that one is
+ *     aborted and reported); `show ssl cert *F` must show our serial and
+ *     notAfter, else `abort ssl cert F`; `commit ssl cert F;[add ssl
+ *     crt-list L F;]show ssl cert F` must succeed and show our serial, in
+ *     use. A HAProxy that fails after a change gets its previous state back
+ *     (previous PEM set + committed, or the new store deleted) before the
+ *     turn is given back: all variants or none.
  *  3. when every HAProxy took it: a TLS handshake with SNI (the first DNS
  *     name of the certificate, and only that variant's signature
  *     algorithms) against each tls-check address must get our serial.
- *     Otherwise every HAProxy gets its previous certificate back (or the new
- *     name removed) and the files are restored. No tls-check: a warning.
+ *     These checks wait until the pushes of this deploy are over (at most
+ *     10 s), 8 operations at a time. Otherwise every HAProxy gets its
+ *     previous certificate back (or the new name removed) and the files are
+ *     restored. No tls-check: a warning.
  *  4. when a HAProxy could not take it and reload-command is set, the
- *     command runs once (the files are in place); with no runtime-api it is
- *     the only way. Then the TLS check decides.
+ *     command runs once (/bin/sh -c, output kept for the error, killed
+ *     after reload_timeout); with no runtime-api it is the only way. The
+ *     failed HAProxy processes are asked again, then the TLS check decides.
  *  5. when no HAProxy has the new certificate in the end, the previous
  *     files and crt-list line are restored: disk and memory agree.
  *
