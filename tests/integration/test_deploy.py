@@ -11,6 +11,8 @@ What is checked, each through a real TLS handshake with SNI:
   * deploy_check pushes nothing when HAProxy serves it already
   * a dual certificate: an ECDSA-only and an RSA-only client each get theirs
   * a foreign pending transaction: refused, named, nothing changed
+  * HAProxy committed but the TLS check sees another certificate: the
+    previous one goes back (or the new name away), files restored
   * remove: the name falls back to the default certificate
   * restart: still served from disk; restarted with stale files: check
     notices and pushes again
@@ -389,6 +391,43 @@ def wrk_updates(t, lab, ca, h, dr):
     t.eq(h.worker_pid(), pid0, 'wrk: same worker PID throughout')
 
 
+def tls_rollback(t, lab, ca, h, cdir, app_port):
+    """HAProxy says committed but the TLS check sees another certificate
+    (here: tls-check points at a HAProxy that never gets it): everything
+    goes back, in HAProxy and on disk."""
+    other = hap(lab, certs_dir(lab, 'certs-other'), app_port, 'hap-other')
+    good = Driver(lab, hacme_cfg(lab, 'good.cfg', cdir, ['unix@' + h.stats_socket],
+                                 [h.https_port], state=lab.path('main.cfg.state')))
+    wrong = Driver(lab, hacme_cfg(lab, 'wrong.cfg', cdir, ['unix@' + h.stats_socket],
+                                  [other.https_port], state=lab.path('main.cfg.state')))
+    before = crt_list(cdir)
+    n1 = ca.leaf(['rb.test'])
+    wrong.put('rb.test', n1)
+    rc, res, rep, err = wrong.run('deploy', 'rb.test')
+    t.eq(rc, 3, 'TLS check disagrees, new name: exit 3')
+    t.like(rep['rb.test']['error'], r'tls-check 127\.0\.0\.1:%d \(SNI rb\.test\): serves serial '
+           r'[0-9A-F]+, not ours \(%s\)' % (other.https_port, n1['serial']),
+           'TLS check disagrees: the error names the check, both serials')
+    t.like(subject(h.https_port, 'rb.test'), 'hacme-fallback', 'new name rolled back: not served')
+    t.ok('rb.test' not in h.cmd('show ssl cert'), 'new name rolled back: no store left')
+    t.ok(crt_list(cdir) == before and not os.path.exists(os.path.join(cdir, 'rb.test.pem')),
+         'new name rolled back: no file, no crt-list line')
+    r1 = ca.leaf(['rb2.test'])
+    good.put('rb2.test', r1)
+    rc, res, rep, err = good.run('deploy', 'rb2.test')
+    t.ok(rc == 0 and served(h.https_port, 'rb2.test') == r1['serial'], 'rb2.test deployed')
+    pem = os.path.join(cdir, 'rb2.test.pem')
+    text = open(pem).read()
+    r2 = ca.leaf(['rb2.test'])
+    wrong.put('rb2.test', r2)
+    rc, res, rep, err = wrong.run('deploy', 'rb2.test')
+    t.eq(rc, 3, 'TLS check disagrees, replacement: exit 3')
+    t.eq(served(h.https_port, 'rb2.test'), r1['serial'], 'replacement rolled back: the previous one served')
+    t.ok(open(pem).read() == text and '# transaction' not in h.cmd('show ssl cert'),
+         'replacement rolled back: previous file, no transaction')
+    other.stop()
+
+
 def two_haproxies(t, lab, ca, app_port):
     cdir = certs_dir(lab, 'certs-two')
     h1 = hap(lab, cdir, app_port, 'hap-one')
@@ -510,6 +549,7 @@ def main():
         lab.haproxy(lab.write('app.cfg', APP_CFG), env={'APP_PORT': app_port}, name='app')
         h, cdir, dr = single(t, lab, ca, app_port)
         wrk_updates(t, lab, ca, h, dr)
+        tls_rollback(t, lab, ca, h, cdir, app_port)
         two_haproxies(t, lab, ca, app_port)
         master_cli(t, lab, ca, app_port)
         reload_command(t, lab, ca, app_port)
