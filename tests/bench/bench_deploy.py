@@ -11,6 +11,7 @@ two kinds of load, one run:
                lines, then `reload` on the master CLI (haproxy -W -S), timed
                until the new worker serves the last name
 
+  no           no load
   keep-alive   wrk -c16 on the TLS frontend, connections kept (requests)
   handshakes   wrk -c16 with Connection: close: a TLS handshake per request
 
@@ -44,7 +45,7 @@ import test_deploy as TD  # noqa: E402  (haproxy, config and driver helpers)
 
 NCERTS = int(os.environ.get('BENCH_DEPLOY_CERTS', '1000'))
 CONNS = int(os.environ.get('BENCH_DEPLOY_CONNS', '16'))
-LOADS = [('keep-alive', []), ('handshakes', ['-H', 'Connection: close'])]
+LOADS = [('no', None), ('keep-alive', []), ('handshakes', ['-H', 'Connection: close'])]
 
 
 def make_certs(lab, n):
@@ -82,14 +83,19 @@ def make_certs(lab, n):
 
 
 class Wrk:
-    """wrk on a TLS frontend until stop()."""
+    """wrk on a TLS frontend until stop(); extra None: no load."""
 
     def __init__(self, port, extra):
+        self.p = None
+        if extra is None:
+            return
         self.p = subprocess.Popen(['nice', '-n', '19', 'wrk', '-t2', '-c%d' % CONNS, '-d600s'] +
                                   extra + ['https://127.0.0.1:%d/' % port],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def stop(self):
+        if self.p is None:
+            return 0, 0
         self.p.send_signal(signal.SIGINT)
         out = self.p.communicate(timeout=60)[0].decode()
         m = re.search(r'(\d+) requests in', out)
@@ -100,8 +106,10 @@ class Wrk:
         return (int(m.group(1)) if m else 0), failed
 
 
-def wait_load(h, n=200):
+def wait_load(h, wrk, n=200):
     """wrk is running: HAProxy has served some requests."""
+    if wrk.p is None:
+        return
     L.wait_until(lambda: int(h.info().get('CumReq', '0')) > n, 30, 'wrk requests')
 
 
@@ -121,7 +129,7 @@ def runtime_api(lab, certs, app_port, state, load):
     pid0 = h.worker_pid()
     wrk = Wrk(h.https_port, extra)
     try:
-        wait_load(h)
+        wait_load(h, wrk)
         rc, res, rep, err = dr.run('deploy', *[c[0] for c in certs], timeout=1800)
     finally:
         reqs, failed = wrk.stop()
@@ -149,7 +157,7 @@ def reload_recipe(lab, certs, app_port, load):
     last = certs[-1]
     wrk = Wrk(h.https_port, extra)
     try:
-        wait_load(h)
+        wait_load(h, wrk)
         t0 = time.monotonic()
         lines = []
         for name, key, chain, serial in certs:
