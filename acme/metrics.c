@@ -430,39 +430,24 @@ static void
 accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct metrics *m = w->data;
+	enum addr_accept_stop stop;
 	int fd;
 
 	while (m->nconns < m->o.max_clients) {
-		fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
+		if ((fd = addr_accept(w->fd, &stop)) >= 0) {
 			conn_new(m, fd);
 			continue;
 		}
-		switch (errno) {
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-			continue;
-		case EAGAIN:
-#if EAGAIN != EWOULDBLOCK
-		case EWOULDBLOCK:
-#endif
-			return;
-		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			/* the socket stays readable: pause, or the loop spins */
+		if (stop == ADDR_ACCEPT_PAUSE) {
 			log_warn("metrics: accept: %s; pausing accepts for %.0f ms",
 			    strerror(errno), M_ACCEPT_PAUSE * 1000);
 			ev_io_stop(loop, w);
 			ev_timer_set(&m->pause, M_ACCEPT_PAUSE, 0.);
 			ev_timer_start(loop, &m->pause);
-			return;
-		default:
+		} else if (stop == ADDR_ACCEPT_ERROR) {
 			log_warn("metrics: accept: %s", strerror(errno));
-			return;
 		}
+		return;
 	}
 	ev_io_stop(loop, w);	/* full: accept_resume starts it again */
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -203,4 +204,36 @@ addr_connect(const struct addr *a, bool nonblock)
 		return -1;
 	}
 	return fd;
+}
+
+int
+addr_accept(int lfd, enum addr_accept_stop *stop)
+{
+	int fd;
+
+	for (;;) {
+		if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0)
+			return fd;
+		switch (errno) {
+		case EINTR:
+		case ECONNABORTED:
+		case EPROTO:
+			continue;
+		case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+		case EWOULDBLOCK:
+#endif
+			*stop = ADDR_ACCEPT_DRAINED;
+			return -1;
+		case EMFILE:
+		case ENFILE:
+		case ENOBUFS:
+		case ENOMEM:
+			*stop = ADDR_ACCEPT_PAUSE;
+			return -1;
+		default:
+			*stop = ADDR_ACCEPT_ERROR;
+			return -1;
+		}
+	}
 }

@@ -36,4 +36,17 @@ int addr_connect(const struct addr *a, bool nonblock);
 /* The tcp port of an ipv4/ipv6 address, 0 for unix. */
 unsigned addr_port(const struct addr *a);
 
+/* Why addr_accept returned no connection. */
+enum addr_accept_stop {
+	ADDR_ACCEPT_DRAINED,	/* none waiting (EAGAIN) */
+	ADDR_ACCEPT_PAUSE,	/* out of fds or memory: the socket stays readable,
+				 * so stop watching it a moment or the loop spins */
+	ADDR_ACCEPT_ERROR,	/* anything else */
+};
+
+/* One connection from a listening socket, non-blocking and close-on-exec;
+ * EINTR, ECONNABORTED and EPROTO are retried. fd, or -1 with *stop set
+ * and errno kept. */
+int addr_accept(int lfd, enum addr_accept_stop *stop);
+
 #endif

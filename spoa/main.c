@@ -556,39 +556,19 @@ static void
 spoa_accept(struct spoa *a, ev_io *lio, ev_timer *pause, const char *what,
     void (*on_new)(struct spoa *, int))
 {
+	enum addr_accept_stop stop;
 	int fd;
 
-	for (;;) {
-		fd = accept4(lio->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			on_new(a, fd);
-			continue;
-		}
-		switch (errno) {
-		case EINTR:
-		case ECONNABORTED:
-		case EPROTO:
-			continue;
-		case EAGAIN:
-#if EAGAIN != EWOULDBLOCK
-		case EWOULDBLOCK:
-#endif
-			return;
-		case EMFILE:
-		case ENFILE:
-		case ENOBUFS:
-		case ENOMEM:
-			/* The socket stays readable: pause, or the loop spins. */
-			log_warn("%s: accept: %s; pausing accepts for %.0f ms",
-			    what, strerror(errno), SPOA_ACCEPT_PAUSE * 1000);
-			ev_io_stop(a->loop, lio);
-			ev_timer_set(pause, SPOA_ACCEPT_PAUSE, 0.);
-			ev_timer_start(a->loop, pause);
-			return;
-		default:
-			log_warn("%s: accept: %s", what, strerror(errno));
-			return;
-		}
+	while ((fd = addr_accept(lio->fd, &stop)) >= 0)
+		on_new(a, fd);
+	if (stop == ADDR_ACCEPT_PAUSE) {
+		log_warn("%s: accept: %s; pausing accepts for %.0f ms",
+		    what, strerror(errno), SPOA_ACCEPT_PAUSE * 1000);
+		ev_io_stop(a->loop, lio);
+		ev_timer_set(pause, SPOA_ACCEPT_PAUSE, 0.);
+		ev_timer_start(a->loop, pause);
+	} else if (stop == ADDR_ACCEPT_ERROR) {
+		log_warn("%s: accept: %s", what, strerror(errno));
 	}
 }
 
