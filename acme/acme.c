@@ -3,9 +3,9 @@
  * One function sends every signed request (acme_post -> req_send): nonce
  * from the pool or HEAD newNonce, JWS, POST, Replay-Nonce kept, badNonce
  * retried at once, a transport failure retried twice. An order is a small
- * state machine driven by the completions of those requests and of the
- * agents' control sockets (acme/agentctl.h); every token it published is
- * withdrawn before its callback runs. */
+ * state machine driven by the completions of those requests and of its
+ * challenge solvers (acme/solver.h: http-01 on the agents, DNS); every
+ * answer it presented is cleaned up before its callback runs. */
 #include "acme/acme.h"
 
 #include <errno.h>
@@ -20,11 +20,11 @@
 #include <curl/curl.h>
 #include <ev.h>
 
-#include "acme/agentctl.h"
 #include "acme/crypto.h"
 #include "acme/http.h"
 #include "acme/jws.h"
 #include "acme/proto.h"
+#include "acme/solver.h"
 #include "common/b64url.h"
 #include "common/log.h"
 #include "common/token.h"
@@ -34,11 +34,6 @@
 #define POLL_FIRST 0.05		/* seconds, doubling: a fast CA is not kept waiting */
 #define POLL_MAX_DEFAULT 10.0
 #define ORDER_TIMEOUT_DEFAULT 600.0
-#define TOKEN_TTL_DEFAULT 3600
-#define PROBE_TTL 120
-#define PROBE_TIMEOUT_MS 5000
-#define PROBE_503_TRIES 10
-#define PROBE_503_DELAY 0.5		/* seconds between tries after a 503 */
 #define PEM_CHAIN_ACCEPT "Accept: application/pem-certificate-chain"
 
 /* ---- requests ---- */
@@ -835,27 +830,25 @@ enum order_phase {
 	PH_FINALIZE,		/* finalize sent / polling until valid */
 	PH_DOWNLOAD,
 	PH_ALTERNATE,
-	PH_CLEANUP,		/* unpublishing */
+	PH_CLEANUP,		/* the solvers clean up */
 	PH_DONE,
 };
 
 struct authz {
 	struct acme_order *o;
 	char *url, *name;
+	bool wildcard;
+	struct solver *solver;		/* borrowed, from the request */
 	char *token, *keyauth, *chall_url;
 	bool pending;			/* needs validation */
-	bool published, probe_published;
+	bool presented;			/* present was called: cleanup is due */
+	bool busy;			/* a prepare or present callback to come */
 	bool responded;
 	bool valid;
 	struct acme_req *req;
 	ev_timer poll;
 	double interval;
-	/* pre-flight */
-	char *probe, *probe_ka;
-	struct http_call *probe_call;
-	ev_timer probe_timer;		/* HAProxy still reconnecting to the agent */
-	unsigned probe_tries;
-	char probe_err[ACME_ERR_MAX];
+	char prep_err[ACME_ERR_MAX];	/* what the pre-flight found */
 };
 
 struct acme_order {
@@ -867,20 +860,17 @@ struct acme_order {
 	size_t nnames;
 	enum keytype keytype;
 	struct crypto_key *reuse_key;
-	char *profile, *replaces, *preferred_chain, *preflight_connect;
-	struct agentctl *agents;
-	unsigned ttl;
+	char *profile, *replaces, *preferred_chain;
+	struct solver **solvers;	/* borrowed, one per name */
 	bool preflight;
-	int preflight_port;
 	double poll_max, timeout;
 
 	char *url, *finalize, *cert_url;
 	struct authz *az;
 	size_t naz;
 	unsigned outstanding;		/* sub-operations in flight */
-	unsigned agent_ops;		/* agentctl callbacks to come */
-	bool hold;			/* cleanup: DELs still being sent */
-	bool cancelled;			/* freed by the last agentctl callback */
+	unsigned cleanups;		/* solver cleanup callbacks to come */
+	bool hold;			/* cleanup: still being started */
 	unsigned authz_reused, published;
 	struct acme_req *req;		/* order-level request in flight */
 	ev_timer poll, deadline;
@@ -901,7 +891,6 @@ struct acme_order {
 };
 
 static void order_next(struct acme_order *o);
-static void probe_retry_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void order_cleanup(struct acme_order *o);
 static void authz_poll_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
@@ -936,11 +925,10 @@ authz_stop(struct authz *z)
 		req_free(z->req);
 		z->req = NULL;
 	}
-	if (z->probe_call != NULL) {
-		http_cancel(z->probe_call);
-		z->probe_call = NULL;
+	if (z->busy) {
+		solver_cancel(z->solver, z);
+		z->busy = false;
 	}
-	ev_timer_stop(a->loop, &z->probe_timer);
 }
 
 /* Unlinks o and stops its timers and requests: after this, o no longer
@@ -975,19 +963,17 @@ order_free(struct acme_order *o)
 		free(z->token);
 		free(z->keyauth);
 		free(z->chall_url);
-		free(z->probe);
-		free(z->probe_ka);
 	}
 	free(o->az);
 	for (size_t i = 0; i < o->nnames; i++)
 		free(o->names[i]);
 	free(o->names);
+	free(o->solvers);
 	proto_strv_free(o->alts, o->nalts);
 	free(o->label);
 	free(o->profile);
 	free(o->replaces);
 	free(o->preferred_chain);
-	free(o->preflight_connect);
 	free(o->url);
 	free(o->finalize);
 	free(o->cert_url);
@@ -1026,58 +1012,33 @@ order_deliver(struct acme_order *o)
 static void
 cleanup_check(struct acme_order *o)
 {
-	if (!o->hold && o->agent_ops == 0)
+	if (!o->hold && o->cleanups == 0)
 		order_deliver(o);
 }
 
+/* What the solvers see of z. */
 static void
-ignore_cb(void *arg, const char *err)
+authz_chall(const struct authz *z, struct solver_chall *c)
 {
-	(void)arg;
-	(void)err;
-}
-
-/* Every agentctl callback of an order starts here: false when the order
- * is no longer running (cancelled, or cleaning up) and the callback must
- * only return. */
-static bool
-agent_cb_enter(struct acme_order *o)
-{
-	o->agent_ops--;
-	if (o->cancelled) {
-		if (o->agent_ops == 0)
-			order_free(o);
-		return false;
-	}
-	if (o->phase == PH_CLEANUP) {
-		cleanup_check(o);
-		return false;
-	}
-	return true;
+	*c = (struct solver_chall){ .label = order_name(z->o), .name = z->name,
+	    .wildcard = z->wildcard, .token = z->token, .keyauth = z->keyauth,
+	    .thumbprint = z->o->a->thumb, .account_url = z->o->a->kid };
 }
 
 static void
 cleanup_one_done(void *arg, const char *err)
 {
-	struct acme_order *o = arg;
+	struct authz *z = arg;
+	struct acme_order *o = z->o;
 
 	if (err != NULL)
-		log_warn("%s: withdrawing a token: %s", order_name(o), err);
-	agent_cb_enter(o);
+		log_warn("%s: %s: %s", order_name(o), z->name, err);
+	o->cleanups--;
+	cleanup_check(o);
 }
 
-static void
-cleanup_unpublish(struct acme_order *o, const char *token)
-{
-	if (agentctl_unpublish(o->agents, token, cleanup_one_done, o) < 0)
-		log_warn("%s: could not withdraw token %.8s...: %s", order_name(o), token,
-		    strerror(errno));
-	else
-		o->agent_ops++;
-}
-
-/* Stops everything in flight, withdraws every token, then delivers once
- * the agents answered. */
+/* Stops everything in flight, has every solver clean up what it presented,
+ * then delivers once they answered. */
 static void
 order_cleanup(struct acme_order *o)
 {
@@ -1092,12 +1053,21 @@ order_cleanup(struct acme_order *o)
 	}
 	for (size_t i = 0; i < o->naz; i++) {
 		struct authz *z = &o->az[i];
+		struct solver_chall c;
+		char err[SOLVER_ERR_MAX];
 		authz_stop(z);
-		if (z->published)
-			cleanup_unpublish(o, z->token);
-		if (z->probe_published)
-			cleanup_unpublish(o, z->probe);
-		z->published = z->probe_published = false;
+		if (!z->presented)
+			continue;
+		z->presented = false;
+		authz_chall(z, &c);
+		switch (solver_cleanup(z->solver, &c, cleanup_one_done, z, err, sizeof err)) {
+		case 0:
+			o->cleanups++;
+			break;
+		case -1:
+			log_warn("%s: %s: %s", order_name(o), z->name, err);
+			break;
+		}
 	}
 	/* deliver from the loop, never from inside acme_order's caller */
 	o->hold = true;
@@ -1127,7 +1097,7 @@ order_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct acme_order *o = w->data;
 	static const char *const phases[] = { "the new order", "the authorizations",
-	    "the pre-flight check", "the agents", "validation", "the order to be ready",
+	    "the pre-flight check", "the challenge answers", "validation", "the order to be ready",
 	    "the certificate", "the download", "the alternate chains", "cleanup", "" };
 
 	order_failf(o, ACME_FAIL_NETWORK, "%s: timed out after %.0f s waiting for %s",
@@ -1192,8 +1162,6 @@ order_doc(struct acme_order *o, const struct acme_resp *r, bool fresh)
 			z->o = o;
 			ev_timer_init(&z->poll, authz_poll_cb, 0., 0.);
 			z->poll.data = z;
-			ev_timer_init(&z->probe_timer, probe_retry_cb, 0., 0.);
-			z->probe_timer.data = z;
 			if ((z->url = strdup(doc.authorizations[i])) == NULL)
 				goto nomem;
 			o->naz++;
@@ -1297,12 +1265,41 @@ order_fetch_done(void *arg, const struct acme_resp *r)
 
 static void authz_step_done(struct acme_order *o);
 
+/* The solver of the name the CA calls name (wildcard: "*.name"). */
+static struct solver *
+order_solver(const struct acme_order *o, const char *name, bool wildcard)
+{
+	for (size_t i = 0; i < o->nnames; i++) {
+		const char *n = o->names[i];
+		if (wildcard && strncmp(n, "*.", 2) != 0)
+			continue;
+		if (strcasecmp(wildcard ? n + 2 : n, name) == 0)
+			return o->solvers[i];
+	}
+	return o->solvers[0];
+}
+
+/* "dns-01, http-01": the challenge types of an authorization. */
+static void
+offered_types(const struct proto_authz *doc, char *out, size_t len)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < doc->nchallenges && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s%s", i > 0 ? ", " : "",
+		    doc->challenges[i].type != NULL ? doc->challenges[i].type : "?");
+	if (n == 0)
+		snprintf(out, len, "none");
+}
+
 static void
 authz_doc(struct authz *z, const struct acme_resp *r)
 {
 	struct acme_order *o = z->o;
 	struct proto_authz doc = { 0 };
 	const struct proto_challenge *ch;
+	const char *type;
 	char why[PROTO_WHY_MAX], line[ACME_ERR_MAX];
 
 	if (proto_authz_parse(&doc, r->body, r->len, why, sizeof why) < 0) {
@@ -1310,11 +1307,16 @@ authz_doc(struct authz *z, const struct acme_resp *r)
 		    order_name(o), why);
 		goto out;
 	}
-	if (z->name == NULL && (z->name = strdup(doc.identifier.value)) == NULL) {
-		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
-		goto out;
+	if (z->name == NULL) {
+		if ((z->name = strdup(doc.identifier.value)) == NULL) {
+			order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
+			goto out;
+		}
+		z->wildcard = doc.wildcard;
+		z->solver = order_solver(o, z->name, z->wildcard);
 	}
-	ch = proto_authz_challenge(&doc, "http-01");
+	type = solver_type(z->solver);
+	ch = proto_authz_challenge(&doc, type);
 	switch (doc.status) {
 	case PROTO_AUTHZ_VALID:
 		if (!z->pending)
@@ -1329,21 +1331,27 @@ authz_doc(struct authz *z, const struct acme_resp *r)
 			ev_timer_start(o->a->loop, &z->poll);
 			break;
 		}
-		if (ch == NULL || ch->token == NULL || ch->url == NULL) {
-			order_failf(o, ACME_FAIL_CA, "%s: %s: the CA offers no http-01 challenge "
-			    "(hacme validates with http-01 only)", order_name(o), z->name);
+		if (ch == NULL || ch->url == NULL ||
+		    (z->solver->ops->needs_token && ch->token == NULL)) {
+			offered_types(&doc, why, sizeof why);
+			order_failf(o, ACME_FAIL_CA, "%s: %s%s: the CA offers no %s challenge "
+			    "(it offers %s): choose one of those with `challenge`", order_name(o),
+			    z->wildcard ? "*." : "", z->name, type, why);
 			break;
 		}
-		if (!token_valid(ch->token, strlen(ch->token))) {
-			order_failf(o, ACME_FAIL_CA, "%s: %s: the CA's http-01 token is not "
-			    "base64url of 1..%d characters", order_name(o), z->name, TOKEN_MAX);
+		if (ch->token != NULL && !token_valid(ch->token, strlen(ch->token))) {
+			order_failf(o, ACME_FAIL_CA, "%s: %s: the CA's %s token is not "
+			    "base64url of 1..%d characters", order_name(o), z->name, type, TOKEN_MAX);
 			break;
 		}
 		z->pending = true;
-		z->token = strdup(ch->token);
+		if (ch->token != NULL) {
+			z->token = strdup(ch->token);
+			z->keyauth = acme_keyauth(o->a, ch->token);
+		}
 		z->chall_url = strdup(ch->url);
-		z->keyauth = acme_keyauth(o->a, ch->token);
-		if (z->token == NULL || z->chall_url == NULL || z->keyauth == NULL) {
+		if ((ch->token != NULL && (z->token == NULL || z->keyauth == NULL)) ||
+		    z->chall_url == NULL) {
 			order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 			break;
 		}
@@ -1354,7 +1362,7 @@ authz_doc(struct authz *z, const struct acme_resp *r)
 		break;
 	case PROTO_AUTHZ_INVALID:
 		if (ch != NULL && ch->error != NULL) {
-			struct proto_explain_ctx ctx = { .challenge = "http-01",
+			struct proto_explain_ctx ctx = { .challenge = type,
 			    .token = ch->token, .port = 80, .retry_after = r->retry_after };
 			proto_problem_explain(ch->error, z->name, &ctx, line, sizeof line);
 		} else {
@@ -1421,173 +1429,77 @@ authz_step_done(struct acme_order *o)
 	order_next(o);
 }
 
-/* -- pre-flight -- */
+/* -- pre-flight, present -- */
 
 static void
-probe_withdrawn(void *arg, const char *err)
+prepared_cb(void *arg, const char *err)
 {
 	struct authz *z = arg;
 
+	z->busy = false;
 	if (err != NULL)
-		log_warn("%s: withdrawing the pre-flight probe: %s", order_name(z->o), err);
-	if (agent_cb_enter(z->o))
-		authz_step_done(z->o);
-}
-
-static void
-probe_finish(struct authz *z)
-{
-	struct acme_order *o = z->o;
-
-	if (z->probe_published) {
-		z->probe_published = false;
-		if (agentctl_unpublish(o->agents, z->probe, probe_withdrawn, z) == 0) {
-			o->agent_ops++;
-			return;
-		}
-	}
-	authz_step_done(o);
-}
-
-static void
-probe_fetched(void *arg, const struct http_resp *hr)
-{
-	struct authz *z = arg;
-	struct acme_order *o = z->o;
-	int port = o->preflight_port;
-	char esc[200], fix[400];
-
-	z->probe_call = NULL;
-	snprintf(fix, sizeof fix, "check that port %d of %s reaches this HAProxy and its "
-	    "challenge rules, or set `preflight off` for names behind a CDN or another proxy",
-	    port, z->name);
-	if (hr->result == CURLE_COULDNT_RESOLVE_HOST) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: name does not "
-		    "resolve: check its DNS A/AAAA records", z->name);
-	} else if (hr->result == CURLE_COULDNT_CONNECT ||
-	    (hr->result == CURLE_OPERATION_TIMEDOUT && hr->status == 0)) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: nothing listens "
-		    "on %s:%d (%s): %s", z->name, z->name, port, hr->error, fix);
-	} else if (hr->result != 0) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: http://%s:%d/: "
-		    "%s: %s", z->name, z->name, port, hr->error, fix);
-	} else if (hr->status == 503 && z->probe_tries < PROBE_503_TRIES) {
-		/* HAProxy answers 503 while it reconnects to an agent that has
-		 * just (re)started: its health check needs a moment */
-		z->probe_tries++;
-		ev_timer_set(&z->probe_timer, PROBE_503_DELAY, 0.);
-		ev_timer_start(o->a->loop, &z->probe_timer);
-		return;
-	} else if (hr->status == 503) {
-		log_escape(esc, sizeof esc, hr->body, hr->body_len > 60 ? 60 : hr->body_len);
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: answer is not "
-		    "ours (HTTP 503, \"%s\", for %.0f s): HAProxy cannot reach the hacme agent: "
-		    "check that its agent backend (be_acme_agent) points to hacme-spoa's --listen "
-		    "address", z->name, esc, PROBE_503_TRIES * PROBE_503_DELAY);
-	} else if (hr->status != 200 || hr->body_len != strlen(z->probe_ka) ||
-	    memcmp(hr->body, z->probe_ka, hr->body_len) != 0) {
-		log_escape(esc, sizeof esc, hr->body, hr->body_len > 60 ? 60 : hr->body_len);
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: answer is not "
-		    "ours (HTTP %ld, \"%s\"): %s", z->name, hr->status, esc, fix);
-	} else {
-		log_debug("%s: pre-flight of %s passed", order_name(o), z->name);
-	}
-	probe_finish(z);
-}
-
-static void
-probe_fetch(struct authz *z)
-{
-	struct acme_order *o = z->o;
-	struct http_req hr = { .method = HTTP_GET, .cb = probe_fetched, .arg = z,
-	    .timeout_ms = PROBE_TIMEOUT_MS };
-	char url[600], connect_to[600];
-
-	snprintf(url, sizeof url, "http://%s:%d/.well-known/acme-challenge/%s", z->name,
-	    o->preflight_port, z->probe);
-	hr.url = url;
-	if (o->preflight_connect != NULL) {
-		snprintf(connect_to, sizeof connect_to, "%s:%d:%s", z->name, o->preflight_port,
-		    o->preflight_connect);
-		hr.connect_to = connect_to;
-	}
-	if ((z->probe_call = http_submit(o->a->http, &hr)) == NULL) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: could not start "
-		    "the request", z->name);
-		probe_finish(z);
-	}
-}
-
-static void
-probe_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	probe_fetch(w->data);
-}
-
-static void
-probe_published_cb(void *arg, const char *err)
-{
-	struct authz *z = arg;
-	struct acme_order *o = z->o;
-
-	if (!agent_cb_enter(o))
-		return;
-	if (err != NULL) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: could not publish "
-		    "the probe token: %s", z->name, err);
-		probe_finish(z);
-		return;
-	}
-	probe_fetch(z);
+		snprintf(z->prep_err, sizeof z->prep_err, "%s: %s", z->name, err);
+	authz_step_done(z->o);
 }
 
 static void
 preflight_start(struct authz *z)
 {
 	struct acme_order *o = z->o;
-	uint8_t rnd[24];
-	char tok[B64URL_ENCLEN(sizeof rnd) + 1];
+	struct solver_chall c;
+	char err[SOLVER_ERR_MAX];
 
-	if (crypto_random(rnd, sizeof rnd) < 0) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: no random bytes",
-		    z->name);
-		authz_step_done(o);
-		return;
+	authz_chall(z, &c);
+	switch (solver_prepare(z->solver, &c, prepared_cb, z, err, sizeof err)) {
+	case 0:
+		z->busy = true;
+		o->outstanding++;
+		break;
+	case -1:
+		snprintf(z->prep_err, sizeof z->prep_err, "%s: %s", z->name, err);
+		break;
 	}
-	b64url_encode(tok, rnd, sizeof rnd);
-	z->probe = strdup(tok);
-	z->probe_ka = z->probe != NULL ? acme_keyauth(o->a, tok) : NULL;
-	if (z->probe_ka == NULL ||
-	    agentctl_publish(o->agents, z->probe, z->probe_ka, PROBE_TTL, z->name,
-	    probe_published_cb, z) < 0) {
-		snprintf(z->probe_err, sizeof z->probe_err, "%s: pre-flight: could not "
-		    "publish the probe token: %s", z->name, strerror(errno));
-		authz_step_done(o);
-		return;
-	}
-	z->probe_published = true;
-	o->agent_ops++;
 }
 
-/* -- publish, respond, validate -- */
-
 static void
-published_cb(void *arg, const char *err)
+presented_cb(void *arg, const char *err)
 {
 	struct authz *z = arg;
 	struct acme_order *o = z->o;
 
-	if (!agent_cb_enter(o))
-		return;
+	z->busy = false;
 	if (err != NULL && o->fail == ACME_OK) {
 		o->fail = ACME_FAIL_AGENT;
-		snprintf(o->err, sizeof o->err, "%s: %s: could not publish the token: %s",
-		    order_name(o), z->name, err);
+		snprintf(o->err, sizeof o->err, "%s: %s: %s", order_name(o), z->name, err);
 	}
 	authz_step_done(o);
 }
+
+static void
+present_start(struct authz *z)
+{
+	struct acme_order *o = z->o;
+	struct solver_chall c;
+	char err[SOLVER_ERR_MAX];
+
+	authz_chall(z, &c);
+	z->presented = true;
+	o->published++;
+	switch (solver_present(z->solver, &c, presented_cb, z, err, sizeof err)) {
+	case 0:
+		z->busy = true;
+		o->outstanding++;
+		break;
+	case -1:
+		if (o->fail == ACME_OK) {
+			o->fail = ACME_FAIL_AGENT;
+			snprintf(o->err, sizeof o->err, "%s: %s: %s", order_name(o), z->name, err);
+		}
+		break;
+	}
+}
+
+/* -- respond, validate -- */
 
 static void
 respond_done(void *arg, const struct acme_resp *r)
@@ -1808,48 +1720,30 @@ order_next(struct acme_order *o)
 	case PH_PREFLIGHT:
 		o->outstanding = 1;
 		for (size_t i = 0; i < o->naz; i++)
-			if (o->az[i].pending && !o->az[i].responded) {
-				o->outstanding++;
+			if (o->az[i].pending && !o->az[i].responded)
 				preflight_start(&o->az[i]);
-			}
 		authz_step_done(o);	/* release the hold */
 		break;
 	case PH_PUBLISH: {
 		char all[ACME_ERR_MAX] = "";
 		size_t len = 0;
 		for (size_t i = 0; i < o->naz; i++)
-			if (o->az[i].probe_err[0] != '\0' && len < sizeof all - 3)
+			if (o->az[i].prep_err[0] != '\0' && len < sizeof all - 3)
 				len += (size_t)snprintf(all + len, sizeof all - len, "%s%s",
-				    len > 0 ? "; " : "", o->az[i].probe_err);
+				    len > 0 ? "; " : "", o->az[i].prep_err);
 		if (len > 0) {
 			order_failf(o, ACME_FAIL_PREFLIGHT, "%s: %s", order_name(o), all);
 			break;
 		}
 		o->outstanding = 1;
-		for (size_t i = 0; i < o->naz; i++) {
-			struct authz *z = &o->az[i];
-			if (!z->pending || z->published)
-				continue;
-			o->outstanding++;
-			if (agentctl_publish(o->agents, z->token, z->keyauth, o->ttl, z->name,
-			    published_cb, z) < 0) {
-				o->outstanding--;
-				if (o->fail == ACME_OK) {
-					o->fail = ACME_FAIL_AGENT;
-					snprintf(o->err, sizeof o->err, "%s: %s: could not publish "
-					    "the token: %s", order_name(o), z->name, strerror(errno));
-				}
-				continue;
-			}
-			z->published = true;
-			o->agent_ops++;
-			o->published++;
-		}
+		for (size_t i = 0; i < o->naz; i++)
+			if (o->az[i].pending && !o->az[i].presented)
+				present_start(&o->az[i]);
 		authz_step_done(o);	/* release the hold */
 		break;
 	}
 	case PH_VALIDATE:
-		/* every token is published: ask the CA to validate */
+		/* every answer is presented: ask the CA to validate */
 		o->outstanding = 0;
 		for (size_t i = 0; i < o->naz; i++) {
 			struct authz *z = &o->az[i];
@@ -1907,8 +1801,9 @@ acme_order(struct acme *a, const struct acme_order_req *req,
 		snprintf(err, errlen, "%s: no account yet", a->ca_name);
 		return NULL;
 	}
-	if (req->nnames == 0 || req->agents == NULL || cb == NULL) {
-		snprintf(err, errlen, "%s: an order needs names and agents", a->ca_name);
+	if (req->nnames == 0 || (req->solver == NULL && req->solvers == NULL) || cb == NULL) {
+		snprintf(err, errlen, "%s: an order needs names and a challenge solver",
+		    a->ca_name);
 		return NULL;
 	}
 	if (req->profile != NULL && !proto_directory_has_profile(&a->dir, req->profile)) {
@@ -1933,12 +1828,7 @@ acme_order(struct acme *a, const struct acme_order_req *req,
 	o->profile = xstrdup(req->profile);
 	o->replaces = xstrdup(req->replaces);
 	o->preferred_chain = xstrdup(req->preferred_chain);
-	o->preflight_connect = xstrdup(req->preflight_connect);
-	o->agents = req->agents;
-	o->ttl = req->token_ttl > 0 && req->token_ttl <= AGENTCTL_TTL_MAX ? req->token_ttl :
-	    TOKEN_TTL_DEFAULT;
 	o->preflight = req->preflight;
-	o->preflight_port = req->preflight_port > 0 ? req->preflight_port : 80;
 	o->poll_max = req->poll_max > 0 ? req->poll_max : POLL_MAX_DEFAULT;
 	o->timeout = req->timeout > 0 ? req->timeout : ORDER_TIMEOUT_DEFAULT;
 	o->retry_after = -1;
@@ -1953,8 +1843,19 @@ acme_order(struct acme *a, const struct acme_order_req *req,
 	    (req->profile != NULL && o->profile == NULL) ||
 	    (req->replaces != NULL && o->replaces == NULL) ||
 	    (req->preferred_chain != NULL && o->preferred_chain == NULL) ||
-	    (req->preflight_connect != NULL && o->preflight_connect == NULL))
+	    (o->solvers = calloc(req->nnames, sizeof *o->solvers)) == NULL)
 		goto nomem;
+	for (size_t i = 0; i < req->nnames; i++) {
+		o->solvers[i] = req->solvers != NULL && req->solvers[i] != NULL ?
+		    req->solvers[i] : req->solver;
+		if (o->solvers[i] == NULL) {
+			snprintf(err, errlen, "%s: no challenge solver for %s", a->ca_name,
+			    req->names[i]);
+			order_stop(o);
+			order_free(o);
+			return NULL;
+		}
+	}
 	o->next = a->orders;
 	if (a->orders != NULL)
 		a->orders->pprev = &o->next;
@@ -1981,16 +1882,19 @@ acme_order_cancel(struct acme_order *o)
 	if (o == NULL)
 		return;
 	order_stop(o);
-	/* withdraw tokens without waiting for the agents' answers */
+	/* clean up without waiting for the solvers' answers */
 	for (size_t i = 0; i < o->naz; i++) {
 		struct authz *z = &o->az[i];
-		if (z->published && agentctl_unpublish(o->agents, z->token, ignore_cb, NULL) < 0)
-			log_warn("%s: could not withdraw a token", order_name(o));
-		if (z->probe_published && agentctl_unpublish(o->agents, z->probe, ignore_cb, NULL) < 0)
-			log_warn("%s: could not withdraw a probe", order_name(o));
-		z->published = z->probe_published = false;
+		struct solver_chall c;
+		char err[SOLVER_ERR_MAX];
+		if (z->solver != NULL)
+			solver_cancel(z->solver, z);
+		if (!z->presented)
+			continue;
+		z->presented = false;
+		authz_chall(z, &c);
+		if (solver_cleanup(z->solver, &c, NULL, NULL, err, sizeof err) < 0)
+			log_warn("%s: %s: %s", order_name(o), z->name, err);
 	}
-	o->cancelled = true;
-	if (o->agent_ops == 0)
-		order_free(o);
+	order_free(o);
 }

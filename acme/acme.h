@@ -24,7 +24,7 @@
 
 struct ev_loop;
 struct http_client;
-struct agentctl;
+struct solver;
 struct crypto_key;
 struct proto_directory;
 struct acme;
@@ -82,12 +82,11 @@ struct acme_order_req {
 	const char *profile;		/* NULL: none */
 	const char *replaces;		/* ARI certificate id, or NULL */
 	const char *preferred_chain;	/* issuer CN of the chain's top, or NULL */
-	struct agentctl *agents;	/* where tokens are published */
-	unsigned token_ttl;		/* seconds; 0: 3600 */
-	/* pre-flight self-check */
-	bool preflight;
-	int preflight_port;		/* 0: 80 */
-	const char *preflight_connect;	/* "HOST:PORT" or NULL: resolve the name */
+	/* who answers the challenges (acme/solver.h), borrowed: solvers[i]
+	 * for names[i] when solvers is not NULL and it is set, else solver */
+	struct solver *solver;
+	struct solver *const *solvers;
+	bool preflight;			/* ask the solvers' pre-flight first */
 	double poll_max;		/* longest poll interval, seconds; 0: 10 */
 	double timeout;			/* give up after this, seconds; 0: 600 */
 };
@@ -97,7 +96,7 @@ struct acme_order_req {
 enum acme_fail {
 	ACME_OK = 0,
 	ACME_FAIL_PREFLIGHT,	/* stopped before the CA validated anything */
-	ACME_FAIL_AGENT,	/* could not publish a token */
+	ACME_FAIL_AGENT,	/* could not present an answer (publish a token) */
 	ACME_FAIL_VALIDATION,	/* the CA could not validate a name */
 	ACME_FAIL_CA,		/* any other CA error (problem document) */
 	ACME_FAIL_NETWORK,	/* the CA did not answer */
@@ -114,17 +113,18 @@ struct acme_order_result {
 	size_t chain_len;
 	const char *order_url, *cert_url;
 	unsigned authz_total, authz_reused;	/* authorizations, already valid */
-	unsigned published;		/* tokens published (probes not counted) */
+	unsigned published;		/* answers presented (probes not counted) */
 };
 
 /* Starts an order; NULL with err on a bad request (then no callback). The
- * handle lives until the callback returns. Every token published for it
- * (probes too) is unpublished before the callback runs, whatever the
+ * handle lives until the callback returns. Every answer presented for it
+ * (probes too) is cleaned up before the callback runs, whatever the
  * outcome. */
 struct acme_order *acme_order(struct acme *a, const struct acme_order_req *req,
     void (*cb)(void *arg, const struct acme_order_result *r), void *arg,
     char *err, size_t errlen);
-/* Stops an order: its tokens are unpublished, its callback not called. */
+/* Stops an order: its answers are cleaned up (without waiting), its
+ * callback not called. */
 void acme_order_cancel(struct acme_order *o);
 
 /* ---- ARI (RFC 9773) ---- */

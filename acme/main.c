@@ -198,10 +198,8 @@ job_start(struct job *j)
 		.reuse_key = j->reuse,
 		.profile = c->profile,
 		.preferred_chain = c->preferred_chain,
-		.agents = w->w.agents,
+		.solver = w->w.http01,
 		.preflight = c->preflight && !w->no_preflight,
-		.preflight_port = w->w.cfg->preflight_port,
-		.preflight_connect = w->w.cfg->preflight_connect,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 

@@ -427,10 +427,8 @@ rc_start(struct rcert *c)
 		.key = c->key,
 		.profile = c->cert->profile,
 		.preferred_chain = c->cert->preferred_chain,
-		.agents = r->w.agents,
+		.solver = r->w.http01,
 		.preflight = c->cert->preflight,
-		.preflight_port = r->cfg->preflight_port,
-		.preflight_connect = r->cfg->preflight_connect,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 
@@ -988,9 +986,7 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	rcerts_free(r);
 	deploy_free(r->deploy);
 	r->deploy = NULL;
-	agentctl_free(r->w.agents);
-	r->w.agents = NULL;
-	r->w.nagent = 0;
+	worker_agents_free(&r->w);
 	for (size_t i = 0; i < r->w.ncas; i++) {
 		acme_free(r->w.cas[i].acme);
 		http_client_free(r->w.cas[i].http);

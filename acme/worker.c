@@ -20,6 +20,7 @@
 #include "acme/crypto.h"
 #include "acme/http.h"
 #include "acme/jws.h"
+#include "acme/solver.h"
 #include "common/addr.h"
 #include "common/log.h"
 
@@ -138,8 +139,14 @@ worker_agents(struct worker *w, bool spawn)
 	char err[256], spec[PATH_MAX + 32];
 	struct addr a;
 
+	struct solver_http_opts ho = { .preflight_port = w->cfg->preflight_port,
+	    .preflight_connect = w->cfg->preflight_connect };
+
 	w->nagent = 0;
 	if ((w->agents = agentctl_new(w->loop, NULL)) == NULL)
+		return -1;
+	ho.agents = w->agents;
+	if ((w->http01 = solver_http_new(w->loop, &ho)) == NULL)
 		return -1;
 	if (w->cfg->nagents == 0) {
 		snprintf(spec, sizeof spec, "unix@%s", w->child_sock);
@@ -162,6 +169,17 @@ worker_agents(struct worker *w, bool spawn)
 			return -1;
 	}
 	return 0;
+}
+
+void
+worker_agents_free(struct worker *w)
+{
+	/* the agents first: their callbacks into the solver are dropped */
+	agentctl_free(w->agents);
+	w->agents = NULL;
+	w->nagent = 0;
+	solver_free(w->http01);
+	w->http01 = NULL;
 }
 
 static int
@@ -380,9 +398,7 @@ worker_fini(struct worker *w)
 		ev_ref(w->loop);
 		ev_prepare_stop(w->loop, &w->flush);
 	}
-	agentctl_free(w->agents);
-	w->agents = NULL;
-	w->nagent = 0;
+	worker_agents_free(w);
 	for (size_t i = 0; i < w->ncas; i++) {
 		acme_free(w->cas[i].acme);
 		http_client_free(w->cas[i].http);

@@ -21,6 +21,7 @@ struct config_ca;
 struct config_cert;
 struct http_client;
 struct agentctl;
+struct solver;
 struct crypto_key;
 struct worker;
 
@@ -46,6 +47,7 @@ struct worker {
 	struct agentctl *agents;
 	struct agentctl_agent *agent[WORKER_AGENTS_MAX];	/* for STATS */
 	size_t nagent;
+	struct solver *http01;	/* http-01 on the agents (acme/solver.h) */
 	pid_t child;		/* the local hacme-spoa, 0 when none */
 	char *child_sock;	/* <state-dir>/agent.sock */
 	char *hacme_spoa;	/* the agent binary */
@@ -77,6 +79,8 @@ void worker_ca_done(struct ca_ctx *c, const char *err);
  * when nothing answers there and spawn is set, hacme-spoa is started on
  * spoa-listen. */
 int worker_agents(struct worker *w, bool spawn);
+/* Frees the agents and the solvers that use them. */
+void worker_agents_free(struct worker *w);
 /* Starts the local hacme-spoa and waits (up to 5 s) for its control
  * socket. 0 or -1 (printed). */
 int worker_child_spawn(struct worker *w);
