@@ -23,19 +23,7 @@ import lab as L  # noqa: E402
 t = L.TAP()
 
 
-def b64u(b):
-    import base64
-    return base64.urlsafe_b64encode(b).rstrip(b'=').decode()
-
-
-def ari_id(pem):
-    """RFC 9773 section 4.1 from the openssl CLI: AKI keyid . serial DER."""
-    rc, out, err = L._run(['openssl', 'x509', '-noout', '-text', '-serial'], input=pem.encode())
-    m = re.search(r'Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)', out)
-    aki = bytes.fromhex(m.group(1).replace(':', ''))
-    serial = int(re.search(r'^serial=([0-9A-F]+)', out, re.M).group(1), 16)
-    n = (serial.bit_length() + 8) // 8     # DER INTEGER content: a leading 0 when the top bit is set
-    return b64u(aki) + '.' + b64u(serial.to_bytes(n, 'big'))
+ari_id = L.ari_cert_id
 
 
 class ARI:

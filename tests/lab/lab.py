@@ -19,6 +19,7 @@ removed unless HACME_KEEP=1.
 """
 
 import atexit
+import base64
 import http.client
 import json
 import os
@@ -459,9 +460,13 @@ def _ssl_ctx(ca=None, verify=True):
     return ctx
 
 
+USER_AGENT = 'hacme-lab'
+
+
 def http_request(method, url, body=None, headers=None, ca=None, timeout=10, host=None):
     """One HTTP(S) request; returns (status, headers dict with lower-case
-    keys, body bytes). host overrides the Host header."""
+    keys, body bytes). host overrides the Host header; a User-Agent is sent
+    unless headers names another."""
     u = urllib.parse.urlsplit(url)
     if u.scheme == 'https':
         conn = http.client.HTTPSConnection(u.hostname, u.port or 443, timeout=timeout,
@@ -474,7 +479,9 @@ def http_request(method, url, body=None, headers=None, ca=None, timeout=10, host
     try:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         conn.putheader('Host', host if host is not None else u.netloc)
-        for k, v in (headers or {}).items():
+        hdrs = {'User-Agent': USER_AGENT}  # pebble 2.10 refuses requests without one
+        hdrs.update(headers or {})
+        for k, v in hdrs.items():
             conn.putheader(k, v)
         if body is not None:
             if isinstance(body, str):
@@ -708,8 +715,65 @@ class Pebble:
         fetches: pebble logs `Starting 3 validations.`)."""
         return self.proc.count_log(r'Starting \d+ validations', since)
 
+    def renewal_info(self, pem):
+        """GET the directory's renewalInfo for a certificate (PEM): (status,
+        headers, parsed JSON or None). pebble >= 2.10 only."""
+        url = self.directory_json().get('renewalInfo')
+        if not url:
+            raise LabError('pebble %s serves no renewalInfo (pebble 2.10: newer=True)'
+                           % self.directory)
+        st, h, body = http_request('GET', url.rstrip('/') + '/' + ari_cert_id(pem),
+                                   ca=self.ca_bundle)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        return st, h, doc
+
+    def set_renewal_info(self, pem, start, end, explanation=None, raw=None):
+        """Make pebble (>= 2.10) answer renewalInfo for certificate pem
+        with the suggestedWindow start..end (epoch seconds), through its
+        management POST /set-renewal-info; raw (str) replaces the whole
+        answer. pebble keeps its own Retry-After (6 h)."""
+        if raw is None:
+            doc = {'suggestedWindow': {'start': rfc3339(start), 'end': rfc3339(end)}}
+            if explanation:
+                doc['explanationURL'] = explanation
+            raw = json.dumps(doc)
+        st, h, body = http_request('POST', self.mgmt + '/set-renewal-info/',
+                                   body=json.dumps({'Certificate': pem, 'ARIResponse': raw}),
+                                   headers={'Content-Type': 'application/json'},
+                                   ca=self.ca_bundle)
+        if st != 200:
+            raise LabError('pebble set-renewal-info: HTTP %d %s' % (st, body[:300]))
+
+    def renewal_info_requests(self, since=0):
+        """Number of renewalInfo requests pebble has served (from its log)."""
+        return self.proc.count_log(r'GET /[^ ]*renewalInfo/ -> calling handler', since)
+
     def tail(self):
         return self.proc.tail()
+
+
+def rfc3339(ts):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(ts))
+
+
+def ari_cert_id(pem):
+    """RFC 9773 section 4.1 certificate ID of a PEM certificate:
+    base64url(AKI keyIdentifier) '.' base64url(serial as DER INTEGER
+    content), from the openssl CLI."""
+    if isinstance(pem, str):
+        pem = pem.encode()
+    rc, out, err = _run(['openssl', 'x509', '-noout', '-text', '-serial'], input=pem)
+    m = re.search(r'Authority Key Identifier:\s*\n\s*(?:keyid:)?([0-9A-F:]+)', out)
+    if rc != 0 or m is None:
+        raise LabError('ari_cert_id: no Authority Key Identifier (%s)' % err.strip())
+    aki = bytes.fromhex(m.group(1).replace(':', ''))
+    serial = int(re.search(r'^serial=([0-9A-F]+)', out, re.M).group(1), 16)
+    n = (serial.bit_length() + 8) // 8  # DER: a leading 0 when the top bit is set
+    b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b'=').decode()
+    return b64u(aki) + '.' + b64u(serial.to_bytes(n, 'big'))
 
 
 class Redis(Proc):
@@ -984,7 +1048,8 @@ class Lab:
                 raise LabError('%s failed:\n%s%s' % (' '.join(argv[:3]), out, err))
         return ca_pem, pem, key
 
-    def pebble(self, env=None, config=None, http_port=None, tls_port=None, timeout=30):
+    def pebble(self, env=None, config=None, http_port=None, tls_port=None, timeout=30,
+               newer=None):
         """Start pebble-challtestsrv (DNS: every name -> 127.0.0.1) then
         pebble, both on loopback only. Returns a Pebble with:
           directory, ca_bundle, http_port, tls_port, mgmt, listen_port,
@@ -994,8 +1059,23 @@ class Lab:
         default 5 % nonce rejection stays on unless env sets
         PEBBLE_WFE_NONCEREJECT). config: extra keys for the "pebble"
         object (certificateValidityPeriod, externalAccountBindingRequired,
-        externalAccountMACKeys, retryAfter, ...)."""
+        externalAccountMACKeys, retryAfter, ...).
+
+        newer=True runs pebble 2.10 from Debian sid instead of the
+        system's 2.4 (fetched and cached by tests/lab/platforms.sh; the
+        default comes from HACME_PEBBLE=2.10 in the environment). 2.10 adds
+        renewalInfo (ARI: pb.set_renewal_info()), profiles (config
+        {'profiles': {name: {'description', 'validityPeriod'}}}) and the
+        dns-persist-01/dns-account-01 challenges. certificateValidityPeriod,
+        which 2.10 ignores, becomes the validityPeriod of its single
+        profile 'default' (2.10 picks a random profile for an order that
+        names none, so the lab never configures more than one unless
+        config gives 'profiles'). pb.newer tells which one runs."""
+        if newer is None:
+            newer = os.environ.get('HACME_PEBBLE', '') == '2.10'
+        bindir = pebble_newer_bindir() if newer else None
         pb = Pebble(self)
+        pb.newer = bool(newer)
         pb.ca_bundle, cert, key = self.make_ca('pebble')
         pb.listen_port = self.port()
         pb.mgmt_port = self.port()
@@ -1014,18 +1094,30 @@ class Lab:
             'externalAccountBindingRequired': False,
         }
         cfg.update(config or {})
+        if newer and 'profiles' not in cfg:
+            cfg['profiles'] = {'default': {
+                'description': 'the lab profile',
+                'validityPeriod': int(cfg.pop('certificateValidityPeriod', 0))}}
         pb.config_path = self.write('pebble-config.json', json.dumps({'pebble': cfg}, indent=2))
         pb.config = cfg
+        ctsrv, pebble_bin = 'pebble-challtestsrv', 'pebble'
+        dns_flag, extra = '-dns01', []
+        if newer:
+            ctsrv = os.path.join(bindir, ctsrv)
+            pebble_bin = os.path.join(bindir, pebble_bin)
+            # 2.10 renamed -dns01 and added DNS-over-HTTPS (on all interfaces
+            # unless disabled)
+            dns_flag, extra = '-dnsserver', ['-doh', '']
         pb.challtestsrv = self.spawn('challtestsrv', [
-            'pebble-challtestsrv', '-http01', '', '-https01', '', '-tlsalpn01', '',
-            '-dns01', '127.0.0.1:%d' % pb.dns_port,
+            ctsrv, '-http01', '', '-https01', '', '-tlsalpn01', '',
+            dns_flag, '127.0.0.1:%d' % pb.dns_port,
             '-management', '127.0.0.1:%d' % pb.challtestsrv_mgmt_port,
-            '-defaultIPv6', '', '-defaultIPv4', '127.0.0.1'],
+            '-defaultIPv6', '', '-defaultIPv4', '127.0.0.1'] + extra,
             ready=[Ready.listen(pb.challtestsrv_mgmt_port)], timeout=timeout)
         penv = {'PEBBLE_VA_NOSLEEP': '1'}
         penv.update(env or {})
         pb.env = penv
-        pb.proc = self.spawn('pebble', ['pebble', '-config', pb.config_path,
+        pb.proc = self.spawn('pebble', [pebble_bin, '-config', pb.config_path,
                                         '-dnsserver', '127.0.0.1:%d' % pb.dns_port],
                              env=penv,
                              ready=[Ready.listen(pb.listen_port), Ready.listen(pb.mgmt_port)],
@@ -1252,6 +1344,22 @@ class Lab:
                 _diag(t)
             else:
                 _diag('(empty)')
+
+
+_newer_bindir = None
+
+
+def pebble_newer_bindir():
+    """Directory holding pebble and pebble-challtestsrv 2.10 from Debian
+    sid (tests/lab/platforms.sh pebble: fetched once, then cached)."""
+    global _newer_bindir
+    if _newer_bindir is None:
+        script = os.path.join(SRC, 'tests', 'lab', 'platforms.sh')
+        rc, out, err = _run(['sh', script, 'pebble'], timeout=600)
+        if rc != 0 or not out.strip():
+            raise LabError('%s pebble failed (rc %d):\n%s' % (script, rc, err[-2000:]))
+        _newer_bindir = out.strip().split('\n')[-1]
+    return _newer_bindir
 
 
 def _probe_ok(url, ca):
