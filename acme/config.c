@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include "acme/config.h"
+#include "acme/storeurl.h"
 #include "common/addr.h"
 #include "common/atomicfile.h"
 #include "common/b64url.h"
@@ -105,6 +106,14 @@ static const struct keyword keywords[] = {
 	    0, 0, 0, "metrics-listen ADDRESS" },
 	{ "reload-command", SEC_GLOBAL, V_TEXT, 1, 1, false, G(reload_command),
 	    0, 0, 0, "reload-command \"COMMAND\"" },
+	{ "store", SEC_GLOBAL, V_TEXT, 1, 1, false, G(store), 0, 0, 0,
+	    "store redis://HOST:PORT/DB" },
+	{ "store-password-file", SEC_GLOBAL, V_PATH, 1, 1, false,
+	    G(store_password_file), 0, 0, 0, "store-password-file FILE" },
+	{ "store-key-file", SEC_GLOBAL, V_PATH, 1, 1, false, G(store_key_file), 0, 0,
+	    0, "store-key-file FILE" },
+	{ "node-name", SEC_GLOBAL, V_WORD, 1, 1, false, G(node_name), 0, 0, 0,
+	    "node-name NAME" },
 	{ "log-level", SEC_GLOBAL, V_LOGLEVEL, 1, 1, false, G(log_level), 0, 0,
 	    0, "log-level error|warning|notice|info|debug" },
 
@@ -1119,6 +1128,14 @@ keyword_line(struct parser *p, char **w, size_t nw)
 	seen[idx] = p->line;
 	if (strcmp(k->name, "eab-kid") == 0)
 		p->ca_kid_line[p->cur] = p->line;
+	if (strcmp(k->name, "store") == 0) {
+		struct storeurl u;
+		char why[CONFIG_ERR_MAX / 2];
+		int rc = storeurl_parse(w[1], &u, why, sizeof why);
+		explicit_bzero(&u, sizeof u);
+		if (rc < 0)
+			return perr(p, "%s", why);
+	}
 	return keyword_apply(p, k, w + 1, n);
 }
 
@@ -1323,6 +1340,12 @@ config_free(struct config *c)
 	free(c->preflight_connect);
 	free(c->metrics_listen);
 	free(c->reload_command);
+	if (c->store != NULL)
+		explicit_bzero(c->store, strlen(c->store));	/* may hold a password */
+	free(c->store);
+	free(c->store_password_file);
+	free(c->store_key_file);
+	free(c->node_name);
 	free(c->log_level);
 	for (size_t i = 0; i < c->ncas; i++) {
 		struct config_ca *ca = &c->cas[i];

@@ -32,6 +32,7 @@
 
 #include "acme/acme.h"
 #include "acme/agentctl.h"
+#include "acme/backend.h"
 #include "acme/config.h"
 #include "acme/crypto.h"
 #include "acme/deploy.h"
@@ -66,6 +67,8 @@ struct rcert {
 	ev_timer timer;
 	bool queued;		/* due, waiting for a slot or the CA */
 	struct acme_order *o;
+	struct backend_lock *lk;	/* asking the backend for the lock */
+	uint64_t fence;		/* > 0: the lock is held (one order per certificate) */
 	struct crypto_key *reuse;	/* reuse-key: lent to the order */
 	double started;
 	/* the stored certificate, as far as it matches the config */
@@ -106,6 +109,7 @@ struct astats {
 
 struct run {
 	struct worker w;
+	struct backend *be;	/* where state is shared (acme/backend.h) */
 	struct config *cfg;
 	const char *cfgpath;
 	struct rcert *rc;
@@ -127,6 +131,7 @@ struct run {
 };
 
 static void rc_plan(struct rcert *c);
+static void rc_unlock(struct rcert *c);
 static void dispatch(struct run *r);
 static void deploy_name(struct run *r, const char *name, bool check);
 
@@ -178,6 +183,39 @@ json_get_time(const cJSON *o, const char *k)
 	return 0;
 }
 
+/* c's member of schedule.json (also what is shared through the backend). */
+static cJSON *
+sched_entry(const struct rcert *c)
+{
+	cJSON *o = cJSON_CreateObject(), *b;
+
+	if (o == NULL)
+		return NULL;
+	json_time(o, "renew_at", c->renew_at);
+	if (c->reason[0] != '\0')
+		cJSON_AddStringToObject(o, "renew_reason", c->reason);
+	if (c->serial[0] != '\0')
+		cJSON_AddStringToObject(o, "serial", c->serial);
+	json_time(o, "ari_window_start", c->ari_start);
+	json_time(o, "ari_window_end", c->ari_end);
+	json_time(o, "ari_next_poll", c->ari_next_poll);
+	cJSON_AddNumberToObject(o, "failures", c->failures);
+	json_time(o, "next_attempt", c->next_attempt);
+	if (c->last_error[0] != '\0')
+		cJSON_AddStringToObject(o, "last_error", c->last_error);
+	if ((b = cJSON_AddArrayToObject(o, "validation_failures")) == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (size_t k = 0; k < SCHEDULE_FAIL_LIMIT; k++)
+		if (c->budget.fail[k] > 0) {
+			char buf[32];
+			fmt_time(c->budget.fail[k], buf, sizeof buf);
+			cJSON_AddItemToArray(b, cJSON_CreateString(buf));
+		}
+	return o;
+}
+
 static void
 sched_save(struct run *r)
 {
@@ -187,31 +225,10 @@ sched_save(struct run *r)
 	if (root == NULL || path == NULL)
 		goto out;
 	for (size_t i = 0; i < r->nrc; i++) {
-		struct rcert *c = &r->rc[i];
-		cJSON *o = cJSON_AddObjectToObject(root, c->id);
-		cJSON *b;
+		cJSON *o = sched_entry(&r->rc[i]);
 		if (o == NULL)
 			goto out;
-		json_time(o, "renew_at", c->renew_at);
-		if (c->reason[0] != '\0')
-			cJSON_AddStringToObject(o, "renew_reason", c->reason);
-		if (c->serial[0] != '\0')
-			cJSON_AddStringToObject(o, "serial", c->serial);
-		json_time(o, "ari_window_start", c->ari_start);
-		json_time(o, "ari_window_end", c->ari_end);
-		json_time(o, "ari_next_poll", c->ari_next_poll);
-		cJSON_AddNumberToObject(o, "failures", c->failures);
-		json_time(o, "next_attempt", c->next_attempt);
-		if (c->last_error[0] != '\0')
-			cJSON_AddStringToObject(o, "last_error", c->last_error);
-		if ((b = cJSON_AddArrayToObject(o, "validation_failures")) == NULL)
-			goto out;
-		for (size_t k = 0; k < SCHEDULE_FAIL_LIMIT; k++)
-			if (c->budget.fail[k] > 0) {
-				char buf[32];
-				fmt_time(c->budget.fail[k], buf, sizeof buf);
-				cJSON_AddItemToArray(b, cJSON_CreateString(buf));
-			}
+		cJSON_AddItemToObject(root, r->rc[i].id, o);
 	}
 	if ((text = cJSON_Print(root)) == NULL)
 		goto out;
@@ -221,6 +238,54 @@ out:
 	cJSON_Delete(root);
 	free(text);
 	free(path);
+}
+
+/* c's renewal state to the other nodes (the directory backend: nothing). */
+static void
+sched_share(struct rcert *c)
+{
+	cJSON *o = sched_entry(c);
+	char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+
+	if (text != NULL)
+		c->r->be->ops->sched_put(c->r->be, c->id, text);
+	cJSON_Delete(o);
+	free(text);
+}
+
+/* Takes c's state from its schedule.json member (or a shared one). */
+static void
+sched_apply(struct rcert *c, const cJSON *o)
+{
+	const cJSON *v, *e;
+
+	v = cJSON_GetObjectItemCaseSensitive(o, "serial");
+	/* a moment chosen for another certificate is chosen again */
+	if (cJSON_IsString(v) && strcmp(v->valuestring, c->serial) == 0) {
+		c->renew_at = json_get_time(o, "renew_at");
+		v = cJSON_GetObjectItemCaseSensitive(o, "renew_reason");
+		if (cJSON_IsString(v))
+			snprintf(c->reason, sizeof c->reason, "%s", v->valuestring);
+		c->ari_start = json_get_time(o, "ari_window_start");
+		c->ari_end = json_get_time(o, "ari_window_end");
+		c->ari_next_poll = json_get_time(o, "ari_next_poll");
+	}
+	v = cJSON_GetObjectItemCaseSensitive(o, "failures");
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e6)
+		c->failures = (unsigned)v->valuedouble;
+	c->next_attempt = json_get_time(o, "next_attempt");
+	v = cJSON_GetObjectItemCaseSensitive(o, "last_error");
+	c->last_error[0] = '\0';
+	if (cJSON_IsString(v))
+		snprintf(c->last_error, sizeof c->last_error, "%s", v->valuestring);
+	v = cJSON_GetObjectItemCaseSensitive(o, "validation_failures");
+	memset(&c->budget, 0, sizeof c->budget);
+	cJSON_ArrayForEach(e, v) {
+		time_t t = 0;
+		if (cJSON_IsString(e) &&
+		    proto_rfc3339_parse(e->valuestring, strlen(e->valuestring), &t) == 0)
+			schedule_budget_add(&c->budget, t);
+	}
 }
 
 static void
@@ -237,36 +302,9 @@ sched_load(struct run *r)
 		goto out;
 	}
 	for (size_t i = 0; i < r->nrc; i++) {
-		struct rcert *c = &r->rc[i];
-		const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, c->id), *v;
-		if (!cJSON_IsObject(o))
-			continue;
-		v = cJSON_GetObjectItemCaseSensitive(o, "serial");
-		/* a moment chosen for another certificate is chosen again */
-		if (cJSON_IsString(v) && strcmp(v->valuestring, c->serial) == 0) {
-			c->renew_at = json_get_time(o, "renew_at");
-			v = cJSON_GetObjectItemCaseSensitive(o, "renew_reason");
-			if (cJSON_IsString(v))
-				snprintf(c->reason, sizeof c->reason, "%s", v->valuestring);
-			c->ari_start = json_get_time(o, "ari_window_start");
-			c->ari_end = json_get_time(o, "ari_window_end");
-			c->ari_next_poll = json_get_time(o, "ari_next_poll");
-		}
-		v = cJSON_GetObjectItemCaseSensitive(o, "failures");
-		if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e6)
-			c->failures = (unsigned)v->valuedouble;
-		c->next_attempt = json_get_time(o, "next_attempt");
-		v = cJSON_GetObjectItemCaseSensitive(o, "last_error");
-		if (cJSON_IsString(v))
-			snprintf(c->last_error, sizeof c->last_error, "%s", v->valuestring);
-		v = cJSON_GetObjectItemCaseSensitive(o, "validation_failures");
-		const cJSON *e;
-		cJSON_ArrayForEach(e, v) {
-			time_t t = 0;
-			if (cJSON_IsString(e) &&
-			    proto_rfc3339_parse(e->valuestring, strlen(e->valuestring), &t) == 0)
-				schedule_budget_add(&c->budget, t);
-		}
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, r->rc[i].id);
+		if (cJSON_IsObject(o))
+			sched_apply(&r->rc[i], o);
 	}
 out:
 	cJSON_Delete(root);
@@ -399,6 +437,7 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 		goto out;
 	}
 	store_unlock(&r->w.st);
+	r->be->ops->cert_saved(r->be, c->cert->name, c->variant, c->fence);
 	c->failures = 0;
 	c->next_attempt = 0;
 	c->last_error[0] = '\0';
@@ -412,12 +451,23 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 out:
 	crypto_cert_info_free(&ci);
 	sched_save(r);
+	sched_share(c);
+	rc_unlock(c);
 	rc_plan(c);
 	dispatch(r);
 }
 
 static void
-rc_start(struct rcert *c)
+rc_unlock(struct rcert *c)
+{
+	if (c->fence > 0)
+		c->r->be->ops->unlock(c->r->be, c->id, c->fence);
+	c->fence = 0;
+}
+
+/* The lock is held: order. */
+static void
+rc_order(struct rcert *c)
 {
 	struct run *r = c->r;
 	struct acme_order_req req = {
@@ -434,7 +484,6 @@ rc_start(struct rcert *c)
 
 	snprintf(where, sizeof where, "%s:%d", r->cfg->file, c->cert->line);
 	req.where = where;
-	c->queued = false;
 	if (c->have && ari_offered(c))
 		req.replaces = c->ari_id;
 	if (c->cert->reuse_key && c->have) {
@@ -457,11 +506,80 @@ rc_start(struct rcert *c)
 		c->failures++;
 		c->next_attempt = schedule_retry(time(NULL), c->failures, -1, &c->budget,
 		    rnd64(r), NULL);
+		r->running--;
 		sched_save(r);
+		sched_share(c);
+		rc_unlock(c);
 		rc_plan(c);
 		return;
 	}
+}
+
+#define LOCK_BUSY_RETRY 20	/* seconds before asking again for a lock held elsewhere */
+
+static void
+rc_locked(void *arg, const struct backend_grant *g)
+{
+	struct rcert *c = arg;
+	struct run *r = c->r;
+	time_t now = time(NULL);
+
+	c->lk = NULL;
+	if (g->err != NULL) {
+		r->running--;
+		if (g->held_by != NULL) {
+			/* another node orders it: its certificate comes through the backend */
+			log_info("%s: %s", c->id, g->err);
+			c->next_attempt = now + LOCK_BUSY_RETRY;
+		} else {
+			c->failures++;
+			snprintf(c->last_error, sizeof c->last_error, "%s", g->err);
+			c->next_attempt = schedule_retry(now, c->failures, -1, NULL, rnd64(r), NULL);
+			log_err("%s: %s", c->id, g->err);
+			sched_save(r);
+		}
+		rc_plan(c);
+		dispatch(r);
+		return;
+	}
+	c->fence = g->fence;
+	bool changed = g->pulled && rc_refresh(c);
+	if (changed) {
+		c->renew_at = 0;
+		c->ari_start = c->ari_end = c->ari_next_poll = 0;
+		deploy_name(r, c->cert->name, false);
+	}
+	if (g->sched != NULL) {
+		cJSON *o = cJSON_Parse(g->sched);
+		if (cJSON_IsObject(o))
+			sched_apply(c, o);
+		cJSON_Delete(o);
+	}
+	/* another node renewed it, or failed with it and set a backoff */
+	if ((c->have && (changed || c->renew_at > now)) || c->next_attempt > now) {
+		log_info("%s: renewed or deferred by another node: not ordering", c->id);
+		r->running--;
+		rc_unlock(c);
+		sched_save(r);
+		rc_plan(c);
+		dispatch(r);
+		return;
+	}
+	rc_order(c);
+}
+
+static void
+rc_start(struct rcert *c)
+{
+	struct run *r = c->r;
+
+	c->queued = false;
 	r->running++;
+	if ((c->lk = r->be->ops->lock(r->be, c->id, rc_locked, c)) == NULL) {
+		r->running--;
+		c->next_attempt = time(NULL) + 1;
+		rc_plan(c);
+	}
 }
 
 static void
@@ -471,7 +589,7 @@ dispatch(struct run *r)
 		return;
 	for (size_t i = 0; i < r->nrc && r->running < r->cfg->concurrency; i++) {
 		struct rcert *c = &r->rc[i];
-		if (c->queued && c->o == NULL && c->ca->state == CA_UP)
+		if (c->queued && c->o == NULL && c->lk == NULL && c->ca->state == CA_UP)
 			rc_start(c);
 	}
 }
@@ -503,7 +621,7 @@ rc_plan(struct rcert *c)
 	enum schedule_reason why;
 
 	ev_timer_stop(r->w.loop, &c->timer);
-	if (r->stopping || c->o != NULL)
+	if (r->stopping || c->o != NULL || c->lk != NULL || c->fence > 0)
 		return;
 	if (!c->have) {
 		due = now;
@@ -796,7 +914,7 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	for (size_t i = 0; i < r->nrc; i++) {
 		struct rcert *c = &r->rc[i];
-		if (c->o != NULL)
+		if (c->o != NULL || c->lk != NULL || c->fence > 0)
 			continue;
 		if (rc_refresh(c)) {	/* the CLI renewed, revoked or removed it */
 			log_info("%s: the stored certificate changed (serial %s)", c->id,
@@ -877,6 +995,10 @@ rcerts_free(struct run *r)
 		ev_timer_stop(r->w.loop, &r->rc[i].timer);
 		acme_order_cancel(r->rc[i].o);
 		r->rc[i].o = NULL;
+		if (r->rc[i].lk != NULL)
+			r->be->ops->lock_cancel(r->rc[i].lk);
+		r->rc[i].lk = NULL;
+		rc_unlock(&r->rc[i]);
 		crypto_key_free(r->rc[i].reuse);
 	}
 	free(r->rc);
@@ -913,6 +1035,32 @@ rcerts_build(struct run *r)
 	}
 	sched_load(r);
 	return 0;
+}
+
+/* Another node stored a certificate of name: it is in the local store now. */
+static void
+run_changed(void *owner, const char *name)
+{
+	struct run *r = owner;
+	bool any = false;
+
+	for (size_t i = 0; i < r->nrc; i++) {
+		struct rcert *c = &r->rc[i];
+		if (strcmp(c->cert->name, name) != 0 || c->o != NULL || !rc_refresh(c))
+			continue;
+		log_info("%s: new certificate from another node (serial %s)", c->id, c->serial);
+		c->renew_at = 0;
+		c->ari_start = c->ari_end = c->ari_next_poll = 0;
+		c->failures = 0;
+		c->next_attempt = 0;
+		c->last_error[0] = '\0';
+		any = true;
+		rc_plan(c);
+	}
+	if (any) {
+		sched_save(r);
+		deploy_name(r, name, false);
+	}
 }
 
 /* CA clients, agents, deploy and certificates for r->cfg. */
@@ -1089,6 +1237,12 @@ run_main(struct config *cfg, const char *cfgpath)
 	}
 	r->w.owner = r;
 	r->w.ca_ready = run_ca_ready;
+	if ((r->be = backend_new(loop, cfg, &r->w.st, path, sizeof path)) == NULL) {
+		log_err("%s", path);
+		goto out;
+	}
+	r->be->changed = run_changed;
+	r->be->owner = r;
 	ev_child_init(&r->childw, child_cb, 0, 0);
 	r->childw.data = r;
 	ev_timer_init(&r->child_restart, child_restart_cb, 0., 0.);
@@ -1110,6 +1264,7 @@ run_main(struct config *cfg, const char *cfgpath)
 	rc = 0;
 out:
 	rcerts_free(r);
+	backend_free(r->be);
 	deploy_free(r->deploy);
 	metrics_free(r->metrics);
 	free(r->dep);

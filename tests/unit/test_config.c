@@ -115,6 +115,10 @@ static const struct err_case {
 	    "control character" },
 	{ CA "global\n  state-dir /a\rb\n", 4, "control character 0x0d",
 	    "a CR inside a line" },
+	{ CA "global\n  store redis://u:hunter2@h:99999/0\n", 4, "is not HOST:PORT",
+	    "store: bad port" },
+	{ CA "global\n  store memcached://h\n", 4, "unknown scheme", "store: scheme" },
+	{ CA "global\n  store sentinel://h:1\n", 4, "master's name", "store: no master" },
 	/* quoting */
 	{ CA "global\n  reload-command \"systemctl reload\n", 4, "unterminated quote",
 	    "unterminated quote" },
