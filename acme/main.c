@@ -42,6 +42,7 @@
 
 static const char usage_text[] =
     "usage: hacme [-c FILE] [-v|-q] VERB [ARGS]\n"
+    "       hacme {-h|--help|help} | {-V|--version}\n"
     "  run                          keep every certificate valid (daemon)\n"
     "  check                        validate the configuration\n"
     "  issue [--no-preflight] NAME...  obtain what is missing, deploy\n"
@@ -52,6 +53,7 @@ static const char usage_text[] =
     "  status [--json]\n"
     "  account {show|rollover|deactivate} [CA]\n"
     "NAME is a `cert` section, or a domain name (a one-name certificate).\n"
+    "See hacme(8) and hacme.conf(5).\n"
     "-c FILE: the configuration (default " DEFAULT_CONFIG "); -v: debug log; -q: warnings only\n";
 
 /* ---- the worker: CA clients, agents, orders ---- */
@@ -944,7 +946,7 @@ main(int argc, char **argv)
 			level = LOG_LVL_DEBUG;
 		} else if (strcmp(argv[i], "-q") == 0) {
 			level = LOG_LVL_WARNING;
-		} else if (strcmp(argv[i], "--version") == 0) {
+		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
 			printf("hacme %s\n", HACME_VERSION);
 			return 0;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -961,6 +963,10 @@ main(int argc, char **argv)
 	}
 	log_init("hacme", level);
 	const char *verb = argv[i++];
+	if (strcmp(verb, "help") == 0) {	/* needs no config */
+		fputs(usage_text, stdout);
+		return 0;
+	}
 	if (load_config(&cfg, cfgpath) < 0) {
 		config_free(&cfg);
 		return EXIT_USAGE;

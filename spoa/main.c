@@ -673,7 +673,7 @@ spoa_usage(FILE *f)
 	    "  --control-mode OCTAL    mode of a unix control socket (default 0600)\n"
 	    "  --max-frame-size N      largest SPOP frame accepted, %d..%d (default %d)\n"
 	    "  --idle-timeout SECONDS  close an SPOP connection idle this long (default %.0f)\n"
-	    "  --help, --version\n"
+	    "  -h, --help, -V, --version\n"
 	    "ADDR: unix@PATH, ipv4@HOST:PORT, ipv6@[HOST]:PORT, unix:PATH, tcp:HOST:PORT, HOST:PORT\n",
 	    TOKENS_DEFAULT_MAX, SPOP_MIN_FRAME, 1 << 20, SPOP_DEFAULT_FRAME,
 	    SPOA_IDLE_DEFAULT);
@@ -749,7 +749,7 @@ main(int argc, char **argv)
 	int o;
 
 	a->idle_timeout = SPOA_IDLE_DEFAULT;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'l':
 			listen_s = optarg;
