@@ -147,6 +147,84 @@ static const struct keyword keywords[] = {
 
 #define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
 
+/* A hash set of file stems: a cert name, or a name + ".rsa" (the RSA half
+ * of a dual certificate), so that checks stay linear in the sections. */
+struct stem {
+	const char *name;	/* borrowed from the config */
+	bool rsa;		/* the stem is name + ".rsa" */
+	size_t cert;		/* index in c->certs */
+};
+
+struct nameset {
+	struct stem *v;
+	size_t cap, n;		/* cap: 0 or a power of two */
+};
+
+static uint64_t
+stem_hash(const char *name, bool rsa)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (const char *q = name; *q; q++)
+		h = (h ^ (unsigned char)*q) * 1099511628211ull;
+	if (rsa)
+		for (const char *q = ".rsa"; *q; q++)
+			h = (h ^ (unsigned char)*q) * 1099511628211ull;
+	return h;
+}
+
+/* name1[+".rsa"] == name2[+".rsa"] as strings */
+static bool
+stem_eq(const struct stem *a, const char *name, bool rsa)
+{
+	size_t la = strlen(a->name), lb = strlen(name);
+
+	if (la + (a->rsa ? 4 : 0) != lb + (rsa ? 4 : 0))
+		return false;
+	if (a->rsa == rsa)
+		return strcmp(a->name, name) == 0;
+	if (a->rsa)	/* name == a->name + ".rsa" */
+		return strncmp(a->name, name, la) == 0 && strcmp(name + la, ".rsa") == 0;
+	return strncmp(name, a->name, lb) == 0 && strcmp(a->name + lb, ".rsa") == 0;
+}
+
+/* Adds (name, rsa) for cert; returns the stem already there, or NULL when
+ * added. *oom on no memory. */
+static const struct stem *
+nameset_add(struct nameset *s, const char *name, bool rsa, size_t cert, bool *oom)
+{
+	size_t i;
+
+	*oom = false;
+	if (2 * (s->n + 1) > s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 64;
+		struct stem *v = calloc(cap, sizeof(*v));
+
+		if (v == NULL) {
+			*oom = true;
+			return NULL;
+		}
+		for (size_t j = 0; j < s->cap; j++) {
+			if (s->v[j].name == NULL)
+				continue;
+			i = stem_hash(s->v[j].name, s->v[j].rsa) & (cap - 1);
+			while (v[i].name != NULL)
+				i = (i + 1) & (cap - 1);
+			v[i] = s->v[j];
+		}
+		free(s->v);
+		s->v = v;
+		s->cap = cap;
+	}
+	for (i = stem_hash(name, rsa) & (s->cap - 1); s->v[i].name != NULL;
+	    i = (i + 1) & (s->cap - 1))
+		if (stem_eq(&s->v[i], name, rsa))
+			return &s->v[i];
+	s->v[i] = (struct stem){ name, rsa, cert };
+	s->n++;
+	return NULL;
+}
+
 /* Parse state beside a cert section: what is resolved at the end. */
 struct cert_extra {
 	char *ca_name;		/* `ca` value, NULL: the default ca */
@@ -168,6 +246,8 @@ struct parser {
 	bool *ca_after_cert;	/* per ca: its header followed a cert section */
 	int *ca_kid_line, *ca_hmac_line;
 	struct cert_extra *cx;
+	size_t certs_cap;	/* allocated c->certs and cx */
+	struct nameset cert_names;	/* cert section names: duplicates in O(1) */
 };
 
 static void __attribute__((format(printf, 3, 4)))
@@ -289,6 +369,22 @@ config_section_name_valid(const char *name)
 		unsigned char ch = (unsigned char)name[i];
 		if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
 			return false;
+	}
+	return true;
+}
+
+bool
+config_cert_name_valid(const char *name, char *why, size_t whylen)
+{
+	if (name != NULL && strlen(name) > CONFIG_CERT_NAME_MAX) {
+		set_err(why, whylen, "longer than %d characters (a certificate's name is "
+		    "its file name)", CONFIG_CERT_NAME_MAX);
+		return false;
+	}
+	if (!config_section_name_valid(name)) {
+		set_err(why, whylen, "a certificate's name is its file name: use A-Z a-z "
+		    "0-9 . _ - (not starting with '.')");
+		return false;
 	}
 	return true;
 }
@@ -794,27 +890,43 @@ section_start(struct parser *p, const char *w, char **v, size_t n)
 		struct config_cert *ce;
 		void *q;
 
-		for (size_t i = 0; i < c->ncerts; i++)
-			if (strcmp(c->certs[i].name, v[0]) == 0)
-				return perr(p, "cert '%s' is already defined at line %d",
-				    SHOW(s, v[0]), c->certs[i].line);
-		if ((q = realloc(c->certs, (c->ncerts + 1) * sizeof(*c->certs))) == NULL)
-			return oom(p);
-		c->certs = q;
-		if ((q = realloc(p->cx, (c->ncerts + 1) * sizeof(*p->cx))) == NULL)
-			return oom(p);
-		p->cx = q;
+		const struct stem *dup;
+		char why[128];
+		bool nomem;
+
+		if (!config_cert_name_valid(v[0], why, sizeof(why)))
+			return perr(p, "cert name '%s': %s", SHOW(s, v[0]), why);
+		/* geometric growth: 80,000 sections must not copy the array each time */
+		if (c->ncerts == p->certs_cap) {
+			size_t cap = p->certs_cap ? 2 * p->certs_cap : 16;
+
+			if ((q = realloc(c->certs, cap * sizeof(*c->certs))) == NULL)
+				return oom(p);
+			c->certs = q;
+			if ((q = realloc(p->cx, cap * sizeof(*p->cx))) == NULL)
+				return oom(p);
+			p->cx = q;
+			p->certs_cap = cap;
+		}
 		ce = &c->certs[c->ncerts];
 		memset(ce, 0, sizeof(*ce));
 		memset(&p->cx[c->ncerts], 0, sizeof(*p->cx));
+		if ((ce->name = strdup(v[0])) == NULL)
+			return oom(p);
+		dup = nameset_add(&p->cert_names, ce->name, false, c->ncerts, &nomem);
+		if (nomem || dup != NULL) {
+			free(ce->name);
+			if (nomem)
+				return oom(p);
+			return perr(p, "cert '%s' is already defined at line %d",
+			    SHOW(s, v[0]), c->certs[dup->cert].line);
+		}
 		ce->keys[0] = KEYTYPE_EC_P256;
 		ce->nkeys = 1;
 		ce->preflight = true;
 		ce->line = p->line;
 		p->cur = c->ncerts++;
 		p->sec = SEC_CERT;
-		if ((ce->name = strdup(v[0])) == NULL)
-			return oom(p);
 		return 0;
 	}
 }
@@ -1178,6 +1290,23 @@ parse_line(struct parser *p, const char *line, size_t len)
 	return keyword_line(p, words, nw);
 }
 
+/* A path that HAProxy commands and crt-list lines carry unquoted. */
+static int
+path_for_haproxy(struct parser *p, const char *kw, const char *path)
+{
+	const struct keyword *k = keyword_find(kw, SEC_GLOBAL);
+	const char *bad = strpbrk(path, " \t#[;\\\"'");
+	char s[SHOW_BYTES];
+	int line = k != NULL ? p->global_seen[k - keywords] : p->line;
+
+	if (bad == NULL)
+		return 0;
+	p->line = line;
+	return perr(p, "%s '%s': HAProxy's runtime API and crt-list lines cannot hold "
+	    "the character '%c' in a path: choose a path without blanks, '#', '[', ';', "
+	    "'\\' or quotes", kw, SHOW(s, path), *bad);
+}
+
 /* After the last line: what needs the whole file. */
 static int
 resolve(struct parser *p)
@@ -1189,6 +1318,30 @@ resolve(struct parser *p)
 		return -1;
 	if (c->ncas == 0)
 		return perr(p, "no ca section: add `ca NAME` with a `directory` line");
+	/* the default cert-dir (<state-dir>/haproxy) is checked with the live checks */
+	if ((c->cert_dir != NULL && path_for_haproxy(p, "cert-dir", c->cert_dir) < 0) ||
+	    (c->crt_list != NULL && path_for_haproxy(p, "crt-list", c->crt_list) < 0))
+		return -1;
+	/* two sections must never write the same file: `cert a` with two keys
+	 * writes a.pem and a.rsa.pem, `cert a.rsa` writes a.rsa.pem */
+	for (size_t i = 0; i < c->ncerts; i++) {
+		const struct config_cert *ce = &c->certs[i], *other;
+		const struct stem *dup;
+		bool nomem;
+
+		if (ce->nkeys < 2)
+			continue;
+		dup = nameset_add(&p->cert_names, ce->name, true, i, &nomem);
+		if (nomem)
+			return oom(p);
+		if (dup == NULL)
+			continue;
+		other = &c->certs[dup->cert];
+		p->line = ce->line > other->line ? ce->line : other->line;
+		return perr(p, "cert '%s' (line %d) and the RSA half of cert '%s' (line %d, "
+		    "two keys) would both write %s.rsa.pem: rename cert '%s'", other->name,
+		    other->line, ce->name, ce->line, ce->name, other->name);
+	}
 	for (size_t i = 0; i < c->ncerts; i++) {
 		struct config_cert *ce = &c->certs[i];
 		const char *want = p->cx[i].ca_name;
@@ -1273,6 +1426,7 @@ out:
 	free(p.ca_after_cert);
 	free(p.ca_kid_line);
 	free(p.ca_hmac_line);
+	free(p.cert_names.v);
 	if (rc < 0)
 		config_free(c);
 	return rc;
@@ -1426,6 +1580,25 @@ config_cert_for_name(struct config *c, const char *name, char *err, size_t errle
 		set_err(err, errlen, "'%s': no cert section of that name, and %s",
 		    SHOW(s, name), why);
 		return NULL;
+	}
+	/* the name becomes the certificate's file name: the same rule as a
+	 * cert section's (an IPv6 literal has ':') */
+	if (!config_cert_name_valid(d, why, sizeof(why))) {
+		set_err(err, errlen, "'%s': no cert section of that name, and %s: add "
+		    "`cert NAME` with `domains %s`", SHOW(s, name), why, s);
+		return NULL;
+	}
+	if (n > 4 && strcmp(d + n - 4, ".rsa") == 0) {
+		d[n - 4] = '\0';
+		found = config_find_cert(c, d);
+		if (found != NULL && found->nkeys > 1) {
+			set_err(err, errlen, "'%s': cert %s (%s:%d) has two keys and writes "
+			    "%s.rsa.pem already: add a cert section with another name and "
+			    "`domains %s`", SHOW(s, name), found->name, c->file,
+			    found->line, found->name, s);
+			return NULL;
+		}
+		d[n - 4] = '.';
 	}
 	if (c->ncas == 0) {
 		set_err(err, errlen, "no ca section: add `ca NAME` with a "

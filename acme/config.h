@@ -21,6 +21,9 @@
 #define CONFIG_NAME_MAX 253	/* a DNS name; section names too */
 #define CONFIG_DOMAINS_MAX 100	/* names in one certificate (Let's Encrypt's limit) */
 #define CONFIG_KEYS_MAX 2	/* key types of one certificate: a dual certificate */
+/* A certificate's name is a file name (<cert-dir>/<name>.rsa.pem, and its
+ * ".tmp.<pid>" while written): it must fit NAME_MAX (255) with those. */
+#define CONFIG_CERT_NAME_MAX 230
 
 struct config_ca {
 	char *name;		/* section name */
@@ -108,5 +111,13 @@ bool config_name_valid(const char *name, char *why, size_t whylen);
 /* True for a section name (ca, cert) -- also what the store accepts as a
  * directory name: 1..253 chars of [A-Za-z0-9._-], not starting with '.'. */
 bool config_section_name_valid(const char *name);
+
+/* The one rule for a certificate's name, wherever it comes from (cert
+ * section, a NAME on the command line, the store, deploy): a section name
+ * of at most CONFIG_CERT_NAME_MAX characters, because it names files in
+ * state-dir and cert-dir and in HAProxy commands. An IPv4 literal is such
+ * a name; an IPv6 literal (':') is not: name a cert section and list the
+ * address in its `domains`. why names the problem on false. */
+bool config_cert_name_valid(const char *name, char *why, size_t whylen);
 
 #endif

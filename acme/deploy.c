@@ -2082,7 +2082,7 @@ op_new(struct deploy *d, enum dp_kind kind, const char *name, deploy_cb *cb, voi
 {
 	struct dp_op *op;
 
-	if (name == NULL || cb == NULL || !config_section_name_valid(name)) {
+	if (name == NULL || cb == NULL || !config_cert_name_valid(name, NULL, 0)) {
 		set_err(err, errlen, "'%s': not a certificate name", name ? name : "(null)");
 		errno = EINVAL;
 		return NULL;

@@ -44,7 +44,7 @@ static const char usage_text[] =
     "usage: hacme [-c FILE] [-v|-q] VERB [ARGS]\n"
     "       hacme {-h|--help|help} | {-V|--version}\n"
     "  run                          keep every certificate valid (daemon)\n"
-    "  check                        validate the configuration\n"
+    "  check [--offline]            validate the configuration\n"
     "  issue [--no-preflight] NAME...  obtain what is missing, deploy\n"
     "  renew [--force] [--no-preflight] [NAME...]  renew what is due (or all, forced)\n"
     "  deploy [NAME...]             push stored certificates to HAProxy again\n"
@@ -876,7 +876,7 @@ verb_remove(struct config *cfg, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	name = argv[0];
-	if (!config_section_name_valid(name)) {
+	if (!config_cert_name_valid(name, NULL, 0)) {
 		fprintf(stderr, "hacme: remove: '%s' is not a certificate name\n", name);
 		return EXIT_USAGE;
 	}
@@ -918,8 +918,9 @@ out:
 /* ---- check ---- */
 
 static int
-verb_check(struct config *cfg)
+verb_check(struct config *cfg, bool offline)
 {
+	(void)offline;
 	size_t names = 0;
 
 	for (size_t i = 0; i < cfg->ncerts; i++)
@@ -972,7 +973,13 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (strcmp(verb, "check") == 0) {
-		rc = verb_check(&cfg);
+		bool offline = i < argc && strcmp(argv[i], "--offline") == 0;
+		if (argc - i > (offline ? 1 : 0)) {
+			fprintf(stderr, "hacme: usage: check [--offline]\n");
+			rc = EXIT_USAGE;
+		} else {
+			rc = verb_check(&cfg, offline);
+		}
 	} else if (strcmp(verb, "issue") == 0 || strcmp(verb, "renew") == 0) {
 		bool renew = verb[0] == 'r', force = false, nopf = false;
 		int first = i;

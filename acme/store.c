@@ -101,8 +101,11 @@ check_name(const char *what, const char *name, char *err, size_t errlen)
 static int
 check_names(const char *name, const char *variant, char *err, size_t errlen)
 {
-	if (check_name("certificate", name, err, errlen) < 0)
-		return -1;
+	char why[128];
+
+	if (!config_cert_name_valid(name, why, sizeof(why)))
+		return serr(err, errlen, EINVAL, "certificate name '%.64s%s': %s",
+		    name ? name : "", name && strlen(name) > 64 ? "..." : "", why);
 	if (variant != NULL && strcmp(variant, "rsa") != 0)
 		return serr(err, errlen, EINVAL, "certificate variant '%.16s': "
 		    "only \"rsa\" (or none)", variant);
@@ -1157,7 +1160,7 @@ store_cert_list(struct store *s, char ***names, char *err, size_t errlen)
 	while ((e = readdir(d)) != NULL) {
 		char **q;
 
-		if (!config_section_name_valid(e->d_name) ||
+		if (!config_cert_name_valid(e->d_name, NULL, 0) ||
 		    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISDIR(st.st_mode) || !cert_stored(dirfd(d), e->d_name))
 			continue;

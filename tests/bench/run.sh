@@ -14,6 +14,8 @@
 #   5. 1000 certificates into a running haproxy: the runtime API
 #      (acme/deploy.c) vs files + reload, under wrk (bench_deploy.py:
 #      BENCH_DEPLOY_CERTS, BENCH_DEPLOY_CONNS)
+#   6. `hacme check --offline` with 10,000 .. 80,000 cert sections
+#      (bench_config.py: BENCH_CONFIG_SIZES, BENCH_CONFIG_ROUNDS)
 # Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
 # see bench_agent_http.py); BENCH_SPOP_CONNS (connection counts, "1 4 16"),
 # BENCH_SPOP_SECONDS (5), BENCH_SPOP_WINDOW (NOTIFYs in flight per
@@ -192,6 +194,13 @@ section "5. deploy 1000 certificates: runtime API vs files + reload (haproxy, wr
 	python3 "$here/bench_deploy.py" 2>&1 | tee "$work/deploy.out") ||
 	{ failed=1; summary+=("deploy benchmark FAILED (see its output)"); }
 while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/deploy.out" 2>/dev/null)
+
+# --- 6. hacme check against the number of sections ---------------------------
+section "6. hacme check --offline: 10,000 .. 80,000 cert sections"
+(set -o pipefail; ninja -C "$build" acme/hacme >/dev/null &&
+	python3 "$here/bench_config.py" 2>&1 | tee "$work/config.out") ||
+	{ failed=1; summary+=("config benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/config.out" 2>/dev/null)
 
 # --- summary -----------------------------------------------------------------
 section "summary"

@@ -705,6 +705,86 @@ test_name_valid(void)
 	ok(!config_section_name_valid(NULL), "section name: NULL");
 }
 
+/* Issue 8: one rule for a certificate's name (config, command line, store). */
+static void
+test_cert_name_rule(void)
+{
+	const struct config_cert *a;
+	char e[CONFIG_ERR_MAX], name[CONFIG_CERT_NAME_MAX + 2], text[512];
+
+	parses(CA "cert v6\n  domains ::1 192.0.2.1\n", "an IPv6 literal in domains of a named cert");
+	is_str(cfg.certs[0].domains[0], "::1", "::1 kept as a domain");
+	a = config_cert_for_name(&cfg, "::1", e, sizeof(e));
+	ok(a == NULL && strstr(e, "file name") != NULL && strstr(e, "`domains ::1`") != NULL,
+	    "'::1' on the command line: refused before any order ('%s')", e);
+	a = config_cert_for_name(&cfg, "2001:db8::1", e, sizeof(e));
+	ok(a == NULL && strchr(e, '\n') == NULL, "'2001:db8::1' refused too");
+	a = config_cert_for_name(&cfg, "192.0.2.7", e, sizeof(e));
+	ok(a != NULL && a->implicit && strcmp(a->name, "192.0.2.7") == 0,
+	    "an IPv4 literal is a file name: accepted");
+	ok(!config_cert_name_valid("::1", e, sizeof(e)) && strstr(e, "file name") != NULL,
+	    "config_cert_name_valid('::1') false: '%s'", e);
+	ok(config_cert_name_valid("a.example", e, sizeof(e)), "config_cert_name_valid(a.example)");
+	memset(name, 'a', CONFIG_CERT_NAME_MAX);
+	name[CONFIG_CERT_NAME_MAX] = '\0';
+	ok(config_cert_name_valid(name, e, sizeof(e)), "%d characters: a cert name",
+	    CONFIG_CERT_NAME_MAX);
+	name[CONFIG_CERT_NAME_MAX] = 'a';
+	name[CONFIG_CERT_NAME_MAX + 1] = '\0';
+	ok(!config_cert_name_valid(name, e, sizeof(e)) && strstr(e, "longer than") != NULL,
+	    "%d characters: too long for <name>.rsa.pem.tmp.<pid>", CONFIG_CERT_NAME_MAX + 1);
+	snprintf(text, sizeof(text), CA "cert %s\n  domains a.example\n", name);
+	fails(text, 3, "longer than 230 characters", "a cert section name too long for a file");
+	/* a long domain is fine under a short section name */
+	parses(CA "cert short\n  domains aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+	    "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
+	    "ddddddddddddddddddddddddddddddddddddddddddddd.example\n",
+	    "a 245-character domain under a short section name");
+	a = config_cert_for_name(&cfg, cfg.certs[0].domains[0], e, sizeof(e));
+	ok(a == NULL && strstr(e, "longer than 230") != NULL,
+	    "the same 245-character name on the command line: refused ('%.60s...')", e);
+}
+
+/* Issue 8: two sections never map to the same file. */
+static void
+test_same_file(void)
+{
+	const struct config_cert *a;
+	char e[CONFIG_ERR_MAX];
+
+	fails(CA "cert a.example\n  key ecdsa-p256 rsa2048\ncert a.example.rsa\n"
+	    "  domains b.example\n", 5, "would both write a.example.rsa.pem",
+	    "dual cert a + cert a.rsa: refused at the later section");
+	ok(strstr(err, "cert 'a.example.rsa' (line 5)") != NULL &&
+	    strstr(err, "cert 'a.example' (line 3") != NULL, "both sections named: '%s'", err);
+	fails(CA "cert a.example.rsa\n  domains b.example\ncert a.example\n"
+	    "  key rsa2048 ecdsa-p256\n", 5, "would both write a.example.rsa.pem",
+	    "the other order: refused at the later section");
+	parses(CA "cert a.example\n  key rsa2048\ncert a.example.rsa\n  domains b.example\n",
+	    "a single RSA key writes a.example.pem: no clash");
+	parses(CA "cert a.example\n  key ecdsa-p256 rsa2048\ncert a.example.rsa.x\n"
+	    "  domains b.example\n", "a.example.rsa.x: no clash");
+	parses(CA "cert a.example\n  key ecdsa-p256 rsa2048\n", "one dual cert");
+	a = config_cert_for_name(&cfg, "a.example.rsa", e, sizeof(e));
+	ok(a == NULL && strstr(e, "writes a.example.rsa.pem already") != NULL,
+	    "'a.example.rsa' on the command line beside dual cert a.example: refused ('%s')", e);
+	fails(CA "cert x.example\ncert y.example\ncert x.example\n", 5,
+	    "cert 'x.example' is already defined at line 3", "a duplicate section, far apart");
+}
+
+/* Paths that HAProxy commands carry unquoted. */
+static void
+test_haproxy_paths(void)
+{
+	fails("global\n  cert-dir \"/etc/my certs\"\n" CA, 2, "cannot hold the character ' '",
+	    "cert-dir with a blank");
+	fails("global\n  crt-list /etc/haproxy/a;b.list\n" CA, 2, "character ';'",
+	    "crt-list with ';'");
+	parses("global\n  cert-dir /etc/haproxy/certs-1_2.d\n  crt-list /etc/haproxy/l.list\n" CA,
+	    "plain paths");
+}
+
 static void
 test_load(void)
 {
@@ -748,6 +828,9 @@ main(void)
 	test_cert();
 	test_for_name();
 	test_name_valid();
+	test_cert_name_rule();
+	test_same_file();
+	test_haproxy_paths();
 	test_load();
 	test_errors();
 	config_free(&cfg);
