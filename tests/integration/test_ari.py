@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""ARI (RFC 9773) in hacme run. pebble 2.4.0 has no renewalInfo, so this
+"""ARI (RFC 9773) in hacme run against an EMULATION (meson test
+`ari_emulated`); the real thing is test_ari_pebble.py (pebble 2.10). This one
+stays for what pebble cannot produce: a short renewalInfo Retry-After
+(pebble always sends 6 h) and a window chosen at the CA's first answer, and
+it runs on the suite's pebble 2.4.0, which has no renewalInfo: so this
 test puts a small HTTPS endpoint of its own in front of the directory: it
 serves pebble's directory plus a `renewalInfo` URL, and the renewalInfo
 resource itself; every other request (nonces, accounts, orders) still goes

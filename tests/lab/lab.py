@@ -520,11 +520,11 @@ def _run(argv, input=None, timeout=30, env=None):
 def cert_info(pem):
     """Parse one PEM certificate with openssl x509: dict with serial (hex,
     upper case, no leading zeros), subject, issuer, sans (list), not_after
-    (string), not_after_ts (epoch), key_type ('ecdsa-p256', 'rsa2048', ...)."""
+    (string), not_after_ts and not_before_ts (epoch), key_type ('ecdsa-p256', 'rsa2048', ...)."""
     if isinstance(pem, str):
         pem = pem.encode()
     rc, out, err = _run(['openssl', 'x509', '-noout', '-serial', '-subject', '-issuer',
-                         '-enddate', '-ext', 'subjectAltName', '-text'], input=pem)
+                         '-startdate', '-enddate', '-ext', 'subjectAltName', '-text'], input=pem)
     if rc != 0:
         raise LabError('openssl x509: ' + err)
     info = {'pem': pem.decode()}
@@ -534,6 +534,8 @@ def cert_info(pem):
     info['subject'] = m.group(1).strip() if m else None
     m = re.search(r'^issuer=\s*(.*)$', out, re.M)
     info['issuer'] = m.group(1).strip() if m else None
+    m = re.search(r'^notBefore=(.*)$', out, re.M)
+    info['not_before_ts'] = ssl.cert_time_to_seconds(m.group(1).strip()) if m else None
     m = re.search(r'^notAfter=(.*)$', out, re.M)
     info['not_after'] = m.group(1).strip() if m else None
     info['not_after_ts'] = ssl.cert_time_to_seconds(info['not_after']) if info['not_after'] else None
