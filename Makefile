@@ -9,7 +9,7 @@ PKGS := build-essential meson ninja-build pkg-config python3 \
 	haproxy pebble redis-server wrk certbot openssl curl socat \
 	clang libclang-rt-14-dev ca-certificates mandoc
 
-.PHONY: all deps build test unit demo bench clean
+.PHONY: all deps build test unit demo bench clean test-haproxy-3.2
 
 # Extra CI legs: .ci/run runs `make test` and then each target listed here
 # (each prints its own 'N passed, N failed' last line). Add one line per leg.
@@ -47,6 +47,20 @@ demo: deps build
 
 bench: deps build
 	bash tests/bench/run.sh $(BUILD)
+
+# The integration suites on HAProxy 3.2 LTS (Debian sid, in a chroot made and
+# cached by tests/lab/platforms.sh): a `haproxy` wrapper first on PATH
+# switches every HAProxy the lab starts, master-worker reloads included.
+CI_LEGS += test-haproxy-3.2
+test-haproxy-3.2: deps build
+	@t0=$$(date +%s); \
+	bin=$$(sh tests/lab/platforms.sh haproxy) || { echo "0 passed, 1 failed"; exit 1; }; \
+	v=$$(PATH=$$bin:$$PATH haproxy -v | head -n 1); echo "$$v (chroot ready in $$(( $$(date +%s) - t0 ))s)"; \
+	case "$$v" in *" version 3.2."*) ;; *) echo "not HAProxy 3.2"; echo "0 passed, 1 failed"; exit 1 ;; esac; \
+	PATH=$$bin:$$PATH $(MESON) test -C $(BUILD) --suite integration --logbase haproxy-3.2 \
+		--print-errorlogs --num-processes 2 >/dev/null 2>&1; \
+	echo "integration on HAProxy 3.2: $$(( $$(date +%s) - t0 ))s"; \
+	python3 tests/summary.py $(BUILD)/meson-logs/haproxy-3.2.json
 
 clean:
 	rm -rf $(BUILD)
