@@ -37,12 +37,15 @@
 #define FILE_SHOW_BYTES 120	/* of the file name in a message */
 #define SUGGEST_WORD_MAX 32	/* longer unknown words get no suggestion */
 
-enum section { SEC_NONE, SEC_GLOBAL, SEC_CA, SEC_CERT };
+enum section { SEC_NONE, SEC_GLOBAL, SEC_CA, SEC_CERT, SEC_DNS };
 
-static const char *const section_word[] = { "", "global", "ca", "cert" };
+static const char *const section_word[] = { "", "global", "ca", "cert", "dns" };
 static const char *const section_where[] = {
-	"before any section", "global section", "ca section", "cert section",
+	"before any section", "global section", "ca section", "cert section", "dns section",
 };
+
+static const char *const challenge_names[CHALL_COUNT] = { "http-01", "dns-01",
+    "dns-persist-01" };
 
 /* What a keyword's values are, and where they go. */
 enum vkind {
@@ -64,6 +67,12 @@ enum vkind {
 	V_HMAC,		/* char *: base64url secret, never echoed */
 	V_DOMAINS,	/* char ** + size_t */
 	V_CAREF,	/* the name of a ca section, resolved at the end */
+	V_DNSREF,	/* the name of a dns section, resolved at the end */
+	V_CHALLENGE,	/* TYPE [NAME...]: the cert's, or these names' */
+	V_PROVIDER,	/* enum dns_provider */
+	V_TSIGALG,	/* char *: hmac-sha256|384|512 */
+	V_DNSSERVER,	/* char *: HOST or HOST:PORT or [IPV6]:PORT */
+	V_ZONE,		/* char *: a DNS name */
 };
 
 struct keyword {
@@ -80,6 +89,7 @@ struct keyword {
 #define G(f) offsetof(struct config, f)
 #define A(f) offsetof(struct config_ca, f)
 #define C(f) offsetof(struct config_cert, f)
+#define D(f) offsetof(struct config_dns, f)
 
 static const struct keyword keywords[] = {
 	{ "state-dir", SEC_GLOBAL, V_PATH, 1, 1, false, G(state_dir), 0, 0, 0,
@@ -143,6 +153,24 @@ static const struct keyword keywords[] = {
 	    "reuse-key on|off" },
 	{ "preflight", SEC_CERT, V_BOOL, 1, 1, false, C(preflight), 0, 0, 0,
 	    "preflight on|off" },
+	{ "challenge", SEC_CERT, V_CHALLENGE, 1, CONFIG_DOMAINS_MAX + 1, true, 0, 0, 0, 0,
+	    "challenge http-01|dns-01|dns-persist-01 [NAME...]" },
+	{ "dns", SEC_CERT, V_DNSREF, 1, 1, false, 0, 0, 0, 0, "dns NAME" },
+
+	{ "provider", SEC_DNS, V_PROVIDER, 1, 1, false, D(provider), 0, 0, 0,
+	    "provider rfc2136|exec" },
+	{ "server", SEC_DNS, V_DNSSERVER, 1, 1, false, D(server), 0, 0, 0,
+	    "server HOST[:PORT]" },
+	{ "zone", SEC_DNS, V_ZONE, 1, 1, false, D(zone), 0, 0, 0, "zone NAME" },
+	{ "tsig-key", SEC_DNS, V_WORD, 1, 1, false, D(tsig_key), 0, 0, 0, "tsig-key NAME" },
+	{ "tsig-algorithm", SEC_DNS, V_TSIGALG, 1, 1, false, D(tsig_algorithm), 0, 0, 0,
+	    "tsig-algorithm hmac-sha256|hmac-sha384|hmac-sha512" },
+	{ "tsig-secret-file", SEC_DNS, V_PATH, 1, 1, false, D(tsig_secret_file), 0, 0, 0,
+	    "tsig-secret-file FILE" },
+	{ "ttl", SEC_DNS, V_UINT, 1, 1, false, D(ttl), 0, 1, 86400, "ttl SECONDS" },
+	{ "propagation-timeout", SEC_DNS, V_UINT, 1, 1, false, D(propagation_timeout), 0,
+	    1, 86400, "propagation-timeout SECONDS" },
+	{ "command", SEC_DNS, V_PATH, 1, 1, false, D(command), 0, 0, 0, "command PROGRAM" },
 };
 
 #define NKEYWORDS (sizeof(keywords) / sizeof(keywords[0]))
@@ -229,6 +257,15 @@ nameset_add(struct nameset *s, const char *name, bool rsa, size_t cert, bool *oo
 struct cert_extra {
 	char *ca_name;		/* `ca` value, NULL: the default ca */
 	int ca_line;
+	char *dns_name;		/* `dns` value, NULL: the only dns section */
+	int dns_line;
+	int chall_line;		/* of `challenge TYPE` without names */
+	enum challenge chall;
+	char **over;		/* `challenge TYPE NAME...`: names, and their types */
+	enum challenge *over_type;
+	int *over_line;
+	size_t nover;
+	int wild_line;		/* of the first wildcard in `domains` */
 };
 
 struct parser {
@@ -741,7 +778,8 @@ unknown_keyword(struct parser *p, const char *w)
 	if (other != NULL && p->sec == SEC_NONE)
 		return perr(p, "'%s' before any section: put it under `%s`", w,
 		    other->sec == SEC_GLOBAL ? "global" :
-		    other->sec == SEC_CA ? "ca NAME" : "cert NAME");
+		    other->sec == SEC_CA ? "ca NAME" : other->sec == SEC_DNS ? "dns NAME" :
+		    "cert NAME");
 	if (other != NULL)
 		return perr(p, "'%s' belongs in a %s section, not in the %s", w,
 		    section_word[other->sec], section_where[p->sec]);
@@ -750,7 +788,7 @@ unknown_keyword(struct parser *p, const char *w)
 	for (size_t i = 0; i < NKEYWORDS; i++)
 		if (keywords[i].sec == p->sec && close_to(w, keywords[i].name, &best))
 			near = &keywords[i];
-	for (int sec = SEC_GLOBAL; sec <= SEC_CERT; sec++)
+	for (int sec = SEC_GLOBAL; sec <= SEC_DNS; sec++)
 		if (close_to(w, section_word[sec], &best)) {
 			near = NULL;
 			near_section = section_word[sec];
@@ -805,6 +843,25 @@ section_end(struct parser *p)
 			    kid ? "eab-hmac-key" : "eab-kid");
 			return -1;
 		}
+	} else if (p->sec == SEC_DNS) {
+		struct config_dns *d = &c->dnss[p->cur];
+		int here = p->line;
+
+		p->line = d->line;
+		if (d->provider == DNS_EXEC && d->command == NULL)
+			return perr(p, "dns %s: provider exec needs `command PROGRAM` (run as "
+			    "`PROGRAM present|cleanup FQDN VALUE`)", SHOW(s, d->name));
+		if (d->provider == DNS_RFC2136 && d->command != NULL)
+			return perr(p, "dns %s: `command` is for provider exec: add `provider "
+			    "exec` or remove it", SHOW(s, d->name));
+		if ((d->tsig_key == NULL) != (d->tsig_secret_file == NULL))
+			return perr(p, "dns %s: %s without %s: a TSIG key needs both its name "
+			    "and its secret (or neither, for updates allowed by address)",
+			    SHOW(s, d->name), d->tsig_key != NULL ? "tsig-key" : "tsig-secret-file",
+			    d->tsig_key != NULL ? "tsig-secret-file" : "tsig-key");
+		if (d->tsig_algorithm != NULL && d->tsig_key == NULL)
+			return perr(p, "dns %s: tsig-algorithm without tsig-key", SHOW(s, d->name));
+		p->line = here;
 	} else if (p->sec == SEC_CERT) {
 		struct config_cert *ce = &c->certs[p->cur];
 
@@ -853,6 +910,30 @@ section_start(struct parser *p, const char *w, char **v, size_t n)
 	if (!config_section_name_valid(v[0]))
 		return perr(p, "%s name '%s': use 1..%d of A-Z a-z 0-9 . _ - "
 		    "(not starting with '.')", w, SHOW(s, v[0]), CONFIG_NAME_MAX);
+	if (strcmp(w, "dns") == 0) {
+		struct config_dns *d;
+		void *q;
+
+		for (size_t i = 0; i < c->ndnss; i++)
+			if (strcmp(c->dnss[i].name, v[0]) == 0)
+				return perr(p, "dns '%s' is already defined at line %d%s",
+				    SHOW(s, v[0]), c->dnss[i].line, after_cert ?
+				    " (an unindented `dns NAME` line starts a dns section: "
+				    "indent it to choose the dns section of the cert above)" : "");
+		if ((q = realloc(c->dnss, (c->ndnss + 1) * sizeof(*c->dnss))) == NULL)
+			return oom(p);
+		c->dnss = q;
+		d = &c->dnss[c->ndnss];
+		memset(d, 0, sizeof(*d));
+		d->ttl = 60;
+		d->propagation_timeout = 300;
+		d->line = p->line;
+		p->cur = c->ndnss++;
+		p->sec = SEC_DNS;
+		if ((d->name = strdup(v[0])) == NULL)
+			return oom(p);
+		return 0;
+	}
 	if (strcmp(w, "ca") == 0) {
 		struct config_ca *ca;
 		void *q;
@@ -1054,11 +1135,87 @@ value_keys(struct parser *p, struct config_cert *ce, char **v, size_t n)
 	return 0;
 }
 
+static void
+strv_free(char **v, size_t n)
+{
+	if (v == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static bool
+challenge_parse(const char *s, enum challenge *out)
+{
+	for (int i = 0; i < CHALL_COUNT; i++)
+		if (strcmp(s, challenge_names[i]) == 0) {
+			*out = (enum challenge)i;
+			return true;
+		}
+	return false;
+}
+
+const char *
+config_challenge_name(enum challenge c)
+{
+	return (unsigned)c < CHALL_COUNT ? challenge_names[c] : "?";
+}
+
+enum challenge
+config_cert_challenge(const struct config_cert *ce, size_t i)
+{
+	return ce->challenges != NULL && i < ce->ndomains ? ce->challenges[i] : CHALL_HTTP01;
+}
+
+/* `challenge TYPE [NAME...]`: the cert's type, or these names'. */
+static int
+value_challenge(struct parser *p, struct cert_extra *x, char **v, size_t n)
+{
+	enum challenge t;
+	char s[SHOW_BYTES];
+
+	if (!challenge_parse(v[0], &t))
+		return perr(p, "challenge '%s': use http-01, dns-01 or dns-persist-01",
+		    SHOW(s, v[0]));
+	if (n == 1) {
+		if (x->chall_line != 0)
+			return perr(p, "'challenge' is already set at line %d (a second "
+			    "`challenge TYPE NAME...` line names the names it is for)",
+			    x->chall_line);
+		x->chall_line = p->line;
+		x->chall = t;
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		void *q;
+		char *d;
+		if ((q = realloc(x->over, (x->nover + 1) * sizeof(*x->over))) == NULL)
+			return oom(p);
+		x->over = q;
+		if ((q = realloc(x->over_type, (x->nover + 1) * sizeof(*x->over_type))) == NULL)
+			return oom(p);
+		x->over_type = q;
+		if ((q = realloc(x->over_line, (x->nover + 1) * sizeof(int))) == NULL)
+			return oom(p);
+		x->over_line = q;
+		if ((d = strdup(v[i])) == NULL)
+			return oom(p);
+		for (char *c = d; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		x->over[x->nover] = d;
+		x->over_type[x->nover] = t;
+		x->over_line[x->nover++] = p->line;
+	}
+	return 0;
+}
+
 static int
 value_domain(struct parser *p, struct config_cert *ce, const char *v)
 {
 	char d[CONFIG_NAME_MAX + 1], why[128], s[SHOW_BYTES];
 	size_t n = strlen(v);
+	bool wild = n > 2 && v[0] == '*' && v[1] == '.';
 
 	if (ce->ndomains >= CONFIG_DOMAINS_MAX)
 		return perr(p, "more than %d domains in one certificate (the CA's "
@@ -1069,8 +1226,22 @@ value_domain(struct parser *p, struct config_cert *ce, const char *v)
 		    CONFIG_NAME_MAX);
 	for (size_t i = 0; i <= n; i++)
 		d[i] = (char)((v[i] >= 'A' && v[i] <= 'Z') ? v[i] - 'A' + 'a' : v[i]);
-	if (!config_name_valid(d, why, sizeof(why)))
+	if (wild && strchr(d + 2, '*') == NULL && config_name_valid(d + 2, why, sizeof(why))) {
+		if (is_ip_literal(d + 2))
+			return perr(p, "'%s': a wildcard is '*.' and a DNS name", SHOW(s, v));
+		if (p->cx[p->cur].wild_line == 0)
+			p->cx[p->cur].wild_line = p->line;
+	} else if (wild && strchr(d + 2, '*') != NULL) {
+		return perr(p, "'%s': a wildcard is '*.' and a DNS name, only one '*'",
+		    SHOW(s, v));
+	} else if (wild) {
 		return perr(p, "'%s': %s", SHOW(s, v), why);
+	} else if (strchr(d, '*') != NULL) {
+		return perr(p, "'%s': a wildcard is '*.' followed by a name (*.example.com)",
+		    SHOW(s, v));
+	} else if (!config_name_valid(d, why, sizeof(why))) {
+		return perr(p, "'%s': %s", SHOW(s, v), why);
+	}
 	for (size_t i = 0; i < ce->ndomains; i++)
 		if (strcmp(ce->domains[i], d) == 0)
 			return perr(p, "'%s' is listed twice", SHOW(s, d));
@@ -1101,6 +1272,8 @@ keyword_apply(struct parser *p, const struct keyword *k, char **v, size_t n)
 		base = (char *)c;
 	else if (p->sec == SEC_CA)
 		base = (char *)&c->cas[p->cur];
+	else if (p->sec == SEC_DNS)
+		base = (char *)&c->dnss[p->cur];
 	else
 		base = (char *)&c->certs[p->cur];
 	str = (char **)(void *)(base + k->off);
@@ -1210,6 +1383,62 @@ keyword_apply(struct parser *p, const struct keyword *k, char **v, size_t n)
 			return perr(p, "ca '%s': not a ca section name", SHOW(s, v[0]));
 		p->cx[p->cur].ca_line = p->line;
 		return set_str(p, &p->cx[p->cur].ca_name, v[0]);
+	case V_DNSREF:
+		if (!config_section_name_valid(v[0]))
+			return perr(p, "dns '%s': not a dns section name", SHOW(s, v[0]));
+		p->cx[p->cur].dns_line = p->line;
+		return set_str(p, &p->cx[p->cur].dns_name, v[0]);
+	case V_CHALLENGE:
+		return value_challenge(p, &p->cx[p->cur], v, n);
+	case V_PROVIDER:
+		if (strcmp(v[0], "rfc2136") == 0)
+			c->dnss[p->cur].provider = DNS_RFC2136;
+		else if (strcmp(v[0], "exec") == 0)
+			c->dnss[p->cur].provider = DNS_EXEC;
+		else
+			return perr(p, "provider '%s': use rfc2136 (DNS UPDATE) or exec (a "
+			    "program run as `PROGRAM present|cleanup FQDN VALUE`)",
+			    SHOW(s, v[0]));
+		return 0;
+	case V_TSIGALG:
+		if (strcmp(v[0], "hmac-sha256") != 0 && strcmp(v[0], "hmac-sha384") != 0 &&
+		    strcmp(v[0], "hmac-sha512") != 0)
+			return perr(p, "tsig-algorithm '%s': use hmac-sha256, hmac-sha384 or "
+			    "hmac-sha512", SHOW(s, v[0]));
+		return set_str(p, str, v[0]);
+	case V_DNSSERVER: {
+		const char *host = v[0], *port = NULL;
+		char h[CONFIG_NAME_MAX + 1];
+		size_t hlen = strlen(v[0]);
+
+		if (strchr(v[0], ':') != NULL && !is_ip_literal(v[0]) &&
+		    !split_hostport(v[0], &host, &hlen, &port))
+			return perr(p, "server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
+			    SHOW(s, v[0]));
+		if (hlen == 0 || hlen > CONFIG_NAME_MAX)
+			return perr(p, "server '%s': no host", SHOW(s, v[0]));
+		memcpy(h, host, hlen);
+		h[hlen] = '\0';
+		if (!is_ip_literal(h) && !host_name_ok(h, hlen))
+			return perr(p, "server '%s': not a host name or IP address", SHOW(s, v[0]));
+		if (port != NULL && !port_ok(port))
+			return perr(p, "server '%s': port must be 1..65535", SHOW(s, v[0]));
+		return set_str(p, str, v[0]);
+	}
+	case V_ZONE: {
+		char z[CONFIG_NAME_MAX + 2];
+		size_t zl = strlen(v[0]);
+
+		if (zl > CONFIG_NAME_MAX)
+			return perr(p, "zone: longer than %d characters", CONFIG_NAME_MAX);
+		for (size_t i = 0; i <= zl; i++)
+			z[i] = (char)tolower((unsigned char)v[0][i]);
+		if (zl > 1 && z[zl - 1] == '.')
+			z[zl - 1] = '\0';
+		if (!host_name_ok(z, strlen(z)))
+			return perr(p, "zone '%s': not a DNS name", SHOW(s, v[0]));
+		return set_str(p, str, z);
+	}
 	}
 	return 0;
 }
@@ -1285,7 +1514,8 @@ parse_line(struct parser *p, const char *line, size_t len)
 	}
 	p->indented = line[0] == ' ' || line[0] == '\t';
 	if (strcmp(words[0], "global") == 0 || strcmp(words[0], "cert") == 0 ||
-	    (strcmp(words[0], "ca") == 0 && !(p->sec == SEC_CERT && p->indented)))
+	    ((strcmp(words[0], "ca") == 0 || strcmp(words[0], "dns") == 0) &&
+	    !(p->sec == SEC_CERT && p->indented)))
 		return section_start(p, words[0], words + 1, nw - 1);
 	return keyword_line(p, words, nw);
 }
@@ -1305,6 +1535,55 @@ path_for_haproxy(struct parser *p, const char *kw, const char *path)
 	return perr(p, "%s '%s': HAProxy's runtime API and crt-list lines cannot hold "
 	    "the character '%c' in a path: choose a path without blanks, '#', '[', ';', "
 	    "'\\' or quotes", kw, SHOW(s, path), *bad);
+}
+
+/* Each name's challenge, the dns section, and what a wildcard needs. */
+static int
+resolve_challenges(struct parser *p, struct config_cert *ce, struct cert_extra *x)
+{
+	struct config *c = p->c;
+	char s[SHOW_BYTES];
+	bool dns01 = false;
+
+	if ((ce->challenges = calloc(ce->ndomains + 1, sizeof(*ce->challenges))) == NULL)
+		return oom(p);
+	for (size_t i = 0; i < ce->ndomains; i++)
+		ce->challenges[i] = x->chall;
+	for (size_t k = 0; k < x->nover; k++) {
+		size_t i;
+		for (i = 0; i < ce->ndomains; i++)
+			if (strcmp(ce->domains[i], x->over[k]) == 0)
+				break;
+		if (i == ce->ndomains) {
+			p->line = x->over_line[k];
+			return perr(p, "challenge: '%s' is not in this cert's `domains`",
+			    SHOW(s, x->over[k]));
+		}
+		ce->challenges[i] = x->over_type[k];
+	}
+	for (size_t i = 0; i < ce->ndomains; i++) {
+		dns01 |= ce->challenges[i] == CHALL_DNS01;
+		if (ce->domains[i][0] == '*' && ce->challenges[i] == CHALL_HTTP01) {
+			p->line = x->wild_line != 0 ? x->wild_line : ce->line;
+			return perr(p, "'%s': http-01 cannot validate wildcards: add `challenge "
+			    "dns-01` (with `dns NAME`) or `challenge dns-persist-01` to cert %s",
+			    SHOW(s, ce->domains[i]), ce->name);
+		}
+	}
+	if (x->dns_name != NULL) {
+		if ((ce->dns = config_find_dns(c, x->dns_name)) == NULL) {
+			p->line = x->dns_line;
+			return perr(p, "no dns section named '%s'", SHOW(s, x->dns_name));
+		}
+	} else if (dns01 && c->ndnss == 1) {
+		ce->dns = &c->dnss[0];
+	} else if (dns01) {
+		p->line = x->chall_line != 0 ? x->chall_line : ce->line;
+		return perr(p, "cert %s: dns-01 needs a dns section: add `dns NAME` (%s)",
+		    SHOW(s, ce->name), c->ndnss == 0 ? "and a `dns NAME` section with its "
+		    "provider" : "several dns sections exist");
+	}
+	return 0;
 }
 
 /* After the last line: what needs the whole file. */
@@ -1361,6 +1640,9 @@ resolve(struct parser *p)
 			return perr(p, "no ca section named '%s'", SHOW(s, want));
 		}
 	}
+	for (size_t i = 0; i < c->ncerts; i++)
+		if (resolve_challenges(p, &c->certs[i], &p->cx[i]) < 0)
+			return -1;
 	return 0;
 }
 
@@ -1420,8 +1702,13 @@ config_parse(struct config *c, const char *file, const char *text, size_t len,
 	rc = 0;
 out:
 	if (p.cx != NULL)
-		for (size_t i = 0; i < c->ncerts; i++)
+		for (size_t i = 0; i < c->ncerts; i++) {
 			free(p.cx[i].ca_name);
+			free(p.cx[i].dns_name);
+			strv_free(p.cx[i].over, p.cx[i].nover);
+			free(p.cx[i].over_type);
+			free(p.cx[i].over_line);
+		}
 	free(p.cx);
 	free(p.ca_after_cert);
 	free(p.ca_kid_line);
@@ -1459,15 +1746,6 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-static void
-strv_free(char **v, size_t n)
-{
-	if (v == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
 
 static void
 cert_fini(struct config_cert *ce)
@@ -1476,6 +1754,7 @@ cert_fini(struct config_cert *ce)
 	strv_free(ce->domains, ce->ndomains);
 	free(ce->profile);
 	free(ce->preferred_chain);
+	free(ce->challenges);
 }
 
 void
@@ -1515,6 +1794,17 @@ config_free(struct config *c)
 		}
 	}
 	free(c->cas);
+	for (size_t i = 0; i < c->ndnss; i++) {
+		struct config_dns *d = &c->dnss[i];
+		free(d->name);
+		free(d->server);
+		free(d->zone);
+		free(d->tsig_key);
+		free(d->tsig_algorithm);
+		free(d->tsig_secret_file);
+		free(d->command);
+	}
+	free(c->dnss);
 	for (size_t i = 0; i < c->ncerts; i++)
 		cert_fini(&c->certs[i]);
 	free(c->certs);
@@ -1545,6 +1835,17 @@ config_find_ca(const struct config *c, const char *name)
 	for (size_t i = 0; i < c->ncas; i++)
 		if (strcmp(c->cas[i].name, name) == 0)
 			return &c->cas[i];
+	return NULL;
+}
+
+const struct config_dns *
+config_find_dns(const struct config *c, const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->ndnss; i++)
+		if (strcmp(c->dnss[i].name, name) == 0)
+			return &c->dnss[i];
 	return NULL;
 }
 

@@ -36,6 +36,30 @@ struct config_ca {
 	int line;		/* of the section header */
 };
 
+/* How the CA validates a name (DESIGN.md: `challenge`). */
+enum challenge { CHALL_HTTP01 = 0, CHALL_DNS01, CHALL_DNSPERSIST01 };
+#define CHALL_COUNT 3
+/* "http-01", "dns-01", "dns-persist-01" */
+const char *config_challenge_name(enum challenge c);
+
+enum dns_provider { DNS_RFC2136 = 0, DNS_EXEC };
+
+/* A `dns NAME` section: how dns-01 records are published. */
+struct config_dns {
+	char *name;
+	enum dns_provider provider;	/* default rfc2136 */
+	char *server;		/* "HOST[:PORT]": where UPDATEs and lookups go;
+				 * NULL: the system's resolver, the primary from the SOA */
+	char *zone;		/* NULL: found by SOA queries */
+	char *tsig_key;		/* key name; NULL: unsigned updates */
+	char *tsig_algorithm;	/* hmac-sha256 (default), hmac-sha384, hmac-sha512 */
+	char *tsig_secret_file;	/* base64 secret (as knot/bind write it) */
+	unsigned ttl;		/* seconds, default 60 */
+	unsigned propagation_timeout;	/* seconds, default 300 */
+	char *command;		/* exec: `command present|cleanup FQDN VALUE` */
+	int line;
+};
+
 struct config_cert {
 	char *name;		/* section name: certs/<name>/, <cert-dir>/<name>.pem */
 	char **domains;		/* lower-cased; default: the section name alone */
@@ -47,6 +71,8 @@ struct config_cert {
 	char *preferred_chain;	/* NULL: the CA's default chain */
 	bool reuse_key;		/* default false: a new key per certificate */
 	bool preflight;		/* default true */
+	enum challenge *challenges;	/* per domain, parallel to domains */
+	const struct config_dns *dns;	/* resolved when a name uses dns-01 */
 	bool implicit;		/* made by config_cert_for_name, not in the file */
 	int line;
 };
@@ -76,6 +102,8 @@ struct config {
 	size_t ncas;
 	struct config_cert *certs;
 	size_t ncerts;
+	struct config_dns *dnss;
+	size_t ndnss;
 	/* certificates config_cert_for_name made (not in the file); each
 	 * allocated alone so a returned pointer stays valid until config_free */
 	struct config_cert **implicit;
@@ -93,6 +121,9 @@ void config_free(struct config *c);
 
 const struct config_cert *config_find_cert(const struct config *c, const char *name);
 const struct config_ca *config_find_ca(const struct config *c, const char *name);
+const struct config_dns *config_find_dns(const struct config *c, const char *name);
+/* The challenge of domain i of ce (http-01 when ce has none recorded). */
+enum challenge config_cert_challenge(const struct config_cert *ce, size_t i);
 
 /* The certificate a NAME on the command line means (DESIGN.md): the cert
  * section of that name, else a one-name certificate for name from the

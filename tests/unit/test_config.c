@@ -274,7 +274,8 @@ static const struct err_case {
 	{ CA "cert d\n  domains a.example\n  domains b.example a.example\n", 5,
 	    "listed twice", "duplicate across lines" },
 	{ CA "cert d\n  domains a.example *.example.com\n", 4,
-	    "'*.example.com': http-01 cannot validate wildcards", "wildcard" },
+	    "'*.example.com': http-01 cannot validate wildcards: add `challenge dns-01`",
+	    "wildcard: names the keyword" },
 	{ CA "cert d\n  domains -a.example\n", 4, "starts or ends with '-'",
 	    "leading hyphen" },
 	{ CA "cert d\n  domains localhost\n", 4, "one label", "one label" },
@@ -812,6 +813,67 @@ test_load(void)
 	    "a directory: '%s'", err);
 }
 
+/* dns sections, challenge types, wildcards (DESIGN.md "Interfaces added") */
+static void
+test_dns(void)
+{
+	const struct config_cert *ce;
+
+	parses(CA "dns corp\n  provider rfc2136\n  server 192.0.2.53:53\n  zone Acme.Example.net.\n"
+	    "  tsig-key hacme-key\n  tsig-algorithm hmac-sha256\n  tsig-secret-file /etc/t\n"
+	    "  ttl 60\n  propagation-timeout 300\n"
+	    "cert wild.example.com\n  domains example.com *.example.com\n  challenge dns-01\n"
+	    "  dns corp\n", "DESIGN.md's dns example");
+	ce = config_find_cert(&cfg, "wild.example.com");
+	ok(cfg.ndnss == 1 && ce != NULL && ce->dns == &cfg.dnss[0] &&
+	    config_cert_challenge(ce, 0) == CHALL_DNS01 &&
+	    config_cert_challenge(ce, 1) == CHALL_DNS01, "wildcard cert: dns-01 with dns corp");
+	ok(cfg.ndnss == 1 && strcmp(cfg.dnss[0].zone, "acme.example.net") == 0 &&
+	    cfg.dnss[0].ttl == 60 && cfg.dnss[0].propagation_timeout == 300 &&
+	    strcmp(cfg.dnss[0].server, "192.0.2.53:53") == 0, "zone lower-cased, no dot");
+	parses(CA "dns corp\n  provider exec\n  command /bin/hook\n"
+	    "cert m\n  domains a.example b.example\n  challenge dns-01 b.example\n",
+	    "per-name override, the only dns section by default");
+	ce = config_find_cert(&cfg, "m");
+	ok(ce != NULL && config_cert_challenge(ce, 0) == CHALL_HTTP01 &&
+	    config_cert_challenge(ce, 1) == CHALL_DNS01 && ce->dns == &cfg.dnss[0] &&
+	    cfg.dnss[0].provider == DNS_EXEC, "a.example http-01, b.example dns-01");
+	parses(CA "cert p\n  domains *.a.example a.example\n  challenge dns-persist-01\n",
+	    "dns-persist-01 needs no dns section");
+	ok(strcmp(config_challenge_name(CHALL_DNSPERSIST01), "dns-persist-01") == 0,
+	    "challenge names");
+	parses(CA "cert a.example\n  dns x\ndns x\n  server ns.example\n",
+	    "indented dns is the cert's keyword, unindented a section");
+	fails(CA "cert d\n  domains a.example\n  challenge dns-01\n", 5,
+	    "dns-01 needs a dns section: add `dns NAME`", "dns-01 without dns section");
+	fails(CA "cert d\n  challenge tls-alpn-01\n", 4,
+	    "use http-01, dns-01 or dns-persist-01", "unknown challenge");
+	fails(CA "cert d.example\n  challenge dns-01 x.example\n", 4,
+	    "'x.example' is not in this cert's `domains`", "override of an unknown name");
+	fails(CA "cert d\n  domains *.a.example\n  challenge http-01\n", 4,
+	    "add `challenge dns-01`", "wildcard with http-01 names the keyword");
+	fails(CA "cert d\n  domains a*.example.com\n", 4, "a wildcard is '*.' followed",
+	    "star inside a label");
+	fails(CA "cert d\n  domains *.*.example.com\n", 4, "only one '*'", "two stars");
+	fails(CA "cert d.example\n  dns nope\n", 4, "no dns section named 'nope'",
+	    "unknown dns section");
+	fails(CA "dns x\n  provider nsupdate\n", 4, "use rfc2136 (DNS UPDATE) or exec",
+	    "unknown provider");
+	fails(CA "dns x\n  provider exec\n", 3, "provider exec needs `command PROGRAM`",
+	    "exec without command");
+	fails(CA "dns x\n  command /bin/x\n", 3, "`command` is for provider exec",
+	    "command with rfc2136");
+	fails(CA "dns x\n  tsig-key k\n", 3, "tsig-key without tsig-secret-file",
+	    "key without secret");
+	fails(CA "dns x\n  tsig-algorithm hmac-md5\n", 4, "use hmac-sha256, hmac-sha384",
+	    "md5 refused");
+	fails(CA "dns x\n  server a.example:0\n", 4, "port must be 1..65535", "server port");
+	fails(CA "dns x\n  zone bad_zone!\n", 4, "not a DNS name", "zone syntax");
+	fails(CA "dns x\n  ttl 0\n", 4, "from 1 to 86400", "ttl 0");
+	fails(CA "dns x\ndns x\n", 4, "dns 'x' is already defined at line 3", "dns twice");
+	config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -833,6 +895,7 @@ main(void)
 	test_haproxy_paths();
 	test_load();
 	test_errors();
+	test_dns();
 	config_free(&cfg);
 	return tap_done();
 }
