@@ -7,7 +7,8 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PKGS := build-essential meson ninja-build pkg-config python3 \
 	libev-dev libssl-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev \
 	haproxy pebble redis-server wrk certbot openssl curl socat \
-	clang libclang-rt-14-dev ca-certificates mandoc
+	clang libclang-rt-14-dev ca-certificates mandoc \
+	libldns-dev knot knot-dnsutils
 
 .PHONY: all deps build test unit demo bench clean test-haproxy-3.2
 

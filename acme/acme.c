@@ -840,6 +840,8 @@ struct authz {
 	bool wildcard;
 	struct solver *solver;		/* borrowed, from the request */
 	char *token, *keyauth, *chall_url;
+	char **issuers;			/* dns-persist-01's issuer-domain-names */
+	size_t nissuers;
 	bool pending;			/* needs validation */
 	bool presented;			/* present was called: cleanup is due */
 	bool busy;			/* a prepare or present callback to come */
@@ -963,6 +965,7 @@ order_free(struct acme_order *o)
 		free(z->token);
 		free(z->keyauth);
 		free(z->chall_url);
+		proto_strv_free(z->issuers, z->nissuers);
 	}
 	free(o->az);
 	for (size_t i = 0; i < o->nnames; i++)
@@ -1022,7 +1025,8 @@ authz_chall(const struct authz *z, struct solver_chall *c)
 {
 	*c = (struct solver_chall){ .label = order_name(z->o), .name = z->name,
 	    .wildcard = z->wildcard, .token = z->token, .keyauth = z->keyauth,
-	    .thumbprint = z->o->a->thumb, .account_url = z->o->a->kid };
+	    .thumbprint = z->o->a->thumb, .account_url = z->o->a->kid,
+	    .issuers = (const char *const *)z->issuers, .nissuers = z->nissuers };
 }
 
 static void
@@ -1264,6 +1268,7 @@ order_fetch_done(void *arg, const struct acme_resp *r)
 /* -- authorizations -- */
 
 static void authz_step_done(struct acme_order *o);
+static int strv_dup(char ***dst, const char *const *src, size_t n);
 
 /* The solver of the name the CA calls name (wildcard: "*.name"). */
 static struct solver *
@@ -1350,6 +1355,14 @@ authz_doc(struct authz *z, const struct acme_resp *r)
 			z->keyauth = acme_keyauth(o->a, ch->token);
 		}
 		z->chall_url = strdup(ch->url);
+		if (ch->nissuer_domain_names > 0 && z->issuers == NULL) {
+			z->nissuers = ch->nissuer_domain_names;
+			if (strv_dup(&z->issuers, (const char *const *)ch->issuer_domain_names,
+			    z->nissuers) < 0) {
+				order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
+				break;
+			}
+		}
 		if ((ch->token != NULL && (z->token == NULL || z->keyauth == NULL)) ||
 		    z->chall_url == NULL) {
 			order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));

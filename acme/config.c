@@ -69,7 +69,7 @@ enum vkind {
 	V_CAREF,	/* the name of a ca section, resolved at the end */
 	V_DNSREF,	/* the name of a dns section, resolved at the end */
 	V_CHALLENGE,	/* TYPE [NAME...]: the cert's, or these names' */
-	V_PROVIDER,	/* enum dns_provider */
+	V_PROVIDER,	/* enum dns_provider_kind */
 	V_TSIGALG,	/* char *: hmac-sha256|384|512 */
 	V_DNSSERVER,	/* char *: HOST or HOST:PORT or [IPV6]:PORT */
 	V_ZONE,		/* char *: a DNS name */

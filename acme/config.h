@@ -42,12 +42,12 @@ enum challenge { CHALL_HTTP01 = 0, CHALL_DNS01, CHALL_DNSPERSIST01 };
 /* "http-01", "dns-01", "dns-persist-01" */
 const char *config_challenge_name(enum challenge c);
 
-enum dns_provider { DNS_RFC2136 = 0, DNS_EXEC };
+enum dns_provider_kind { DNS_RFC2136 = 0, DNS_EXEC };
 
 /* A `dns NAME` section: how dns-01 records are published. */
 struct config_dns {
 	char *name;
-	enum dns_provider provider;	/* default rfc2136 */
+	enum dns_provider_kind provider;	/* default rfc2136 */
 	char *server;		/* "HOST[:PORT]": where UPDATEs and lookups go;
 				 * NULL: the system's resolver, the primary from the SOA */
 	char *zone;		/* NULL: found by SOA queries */

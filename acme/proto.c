@@ -1139,6 +1139,7 @@ challenge_fini(struct proto_challenge *c)
 	free(c->type);
 	free(c->url);
 	free(c->token);
+	proto_strv_free(c->issuer_domain_names, c->nissuer_domain_names);
 	problem_release(c->error);
 	memset(c, 0, sizeof(*c));
 }
@@ -1160,6 +1161,11 @@ challenge_from(const cJSON *o, const char *where, struct proto_challenge *c,
 	    get_problem(o, where, &c->error, why, whylen) < 0)
 		return -1;
 	c->status = (enum proto_chall_status)st;
+	/* dns-persist-01 (draft-ietf-acme-dns-persist): the names the record must carry */
+	if (strcmp(c->type, "dns-persist-01") == 0 &&
+	    get_str_array(o, where, "issuer-domain-names", STR_WORD, true,
+	    &c->issuer_domain_names, &c->nissuer_domain_names, why, whylen) < 0)
+		return -1;
 	known = strcmp(c->type, "http-01") == 0 ||
 	    strcmp(c->type, "dns-01") == 0 ||
 	    strcmp(c->type, "tls-alpn-01") == 0;

@@ -204,6 +204,8 @@ struct proto_challenge {
 	enum proto_chall_status status;
 	time_t validated;	/* 0 when absent */
 	struct proto_problem *error;	/* NULL when absent */
+	char **issuer_domain_names;	/* dns-persist-01, else NULL */
+	size_t nissuer_domain_names;
 };
 
 struct proto_authz {

@@ -38,6 +38,8 @@ struct solver_chall {
 	const char *keyauth;	/* "<token>.<thumbprint>", NULL without a token */
 	const char *thumbprint;	/* the account key's JWK thumbprint (RFC 7638) */
 	const char *account_url;	/* the account's URL (kid) */
+	const char *const *issuers;	/* dns-persist-01: the CA's issuer-domain-names */
+	size_t nissuers;
 };
 
 typedef void solver_cb(void *arg, const char *err);
@@ -95,5 +97,27 @@ struct solver_http_opts {
 
 /* NULL on no memory. */
 struct solver *solver_http_new(struct ev_loop *loop, const struct solver_http_opts *opts);
+
+/* ---- dns-01 (solver_dns.c) and dns-persist-01 (solver_persist.c) ---- */
+
+struct config_dns;
+struct dnsq_server;
+
+/* dns-01 through cfg's provider; records a crash left in
+ * <state_dir>/dns-<name>.records are deleted at once. NULL with err (a
+ * TSIG secret file that cannot be read, no DNS server known). */
+struct solver *solver_dns_new(struct ev_loop *loop, const struct config_dns *cfg,
+    const char *state_dir, char *err, size_t errlen);
+
+/* Called by prepare, when set, with the record the user must publish for
+ * c; the prepare then fails ("record printed") without any query. */
+typedef void solver_persist_record_cb(void *arg, const struct solver_chall *c,
+    const char *fqdn, const char *value);
+/* dns-persist-01; cfg (may be NULL) gives the DNS server to ask. */
+struct solver *solver_persist_new(struct ev_loop *loop, const struct config_dns *cfg,
+    solver_persist_record_cb *on_record, void *arg, char *err, size_t errlen);
+/* `server` (a host name resolved once, now) or resolv.conf's servers. */
+int solver_dns_resolvers(const struct config_dns *cfg, struct dnsq_server *res, size_t max,
+    size_t *n, char *err, size_t errlen);
 
 #endif
