@@ -18,6 +18,12 @@ Rounds alternate the three paths; each figure is the median over rounds.
 Server CPU per request is haproxy's + the agent's CPU time (from /proc) over
 the requests wrk counted: it stays meaningful when the box is busy.
 
+Arguments: directories that each hold a `haproxy` to use (the 3.2 wrapper
+of tests/lab/platforms.sh, say); `-` or none is the one on PATH. With
+several, every one gets its own haproxy + hacme-spoa pair (all idle but the
+one measured) and the rounds interleave them, so the versions are compared
+under the same machine load.
+
 Environment: HACME_BUILD, BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONNS
 (32), BENCH_TOKENS (1000), BENCH_AGENT_LOG (info), BENCH_AGENT_CPU (the
 agent's CPU; default 0, with haproxy). Lines starting with
@@ -67,7 +73,7 @@ def b64(n):
     return base64.urlsafe_b64encode(os.urandom(n)).rstrip(b'=').decode()
 
 
-def bench_config(lab, map_path, thumb):
+def bench_config(lab, map_path, thumb, tag=''):
     """The shipped haproxy.cfg with nbthread 1 and the bench rules."""
     with open(os.path.join(SRC, 'haproxy-conf', 'haproxy.cfg')) as f:
         text = f.read()
@@ -78,7 +84,7 @@ def bench_config(lab, map_path, thumb):
     if n1 != 1 or n2 != 1:
         raise LabError('haproxy-conf/haproxy.cfg changed shape: no global section or '
                        'no bind line right after "frontend fe_http"')
-    return lab.write('bench-haproxy.cfg', text)
+    return lab.write('bench-haproxy%s.cfg' % (tag and '-' + tag), text)
 
 
 def cpu_ticks(pids):
@@ -124,24 +130,23 @@ def run_wrk(lab, port, prefix, thumb, tokfile, seconds, wrk_cpu):
     return r
 
 
-def main():
-    ncpu = len(os.sched_getaffinity(0))
-    server_cpus, wrk_cpu = ({0}, 1) if ncpu >= 2 else (None, None)
-    failures = 0
-    with Lab('bench-http') as lab:
-        thumb = b64(32)
-        tokens = [b64(32) for _ in range(NTOKENS)]
-        tokfile = lab.write('tokens.txt', ''.join(t + '\n' for t in tokens))
-        map_path = lab.write('bench.map', '')
+class Target:
+    """One haproxy (from bindir, None: PATH's) with its own hacme-spoa,
+    both pinned to the server CPUs, the tokens published to both paths."""
 
-        agent = lab.agent(log_level=AGENT_LOG)
-        d = lab.path('certs')
+    def __init__(self, lab, bindir, thumb, tokens, server_cpus):
+        self.env_path = {'PATH': bindir + os.pathsep + os.environ.get('PATH', '')} if bindir else {}
+        self.version = haproxy_version(self.env_path)
+        tag = re.sub(r'[^0-9A-Za-z.]', '_', self.version)
+        map_path = lab.write('bench-%s.map' % tag, '')
+        self.agent = agent = lab.agent(log_level=AGENT_LOG)
+        d = lab.path('certs-' + tag)
         subprocess.run([os.path.join(SRC, 'haproxy-conf', 'make-fallback-cert.sh'), d],
                        check=True, capture_output=True, timeout=60)
-        http_port = lab.port()
-        sock = lab.path('admin.sock')
+        self.http_port = lab.port()
+        sock = lab.path('admin-%s.sock' % tag)
         env = {
-            'HACME_HTTP_BIND': '127.0.0.1:%d' % http_port,
+            'HACME_HTTP_BIND': '127.0.0.1:%d' % self.http_port,
             'HACME_HTTPS_BIND': '127.0.0.1:%d' % lab.port(),
             'HACME_CRT_LIST': os.path.join(d, 'certs.list'),
             'HACME_SPOE_CONF': os.path.join(SRC, 'haproxy-conf', 'spoe-acme.conf'),
@@ -149,7 +154,9 @@ def main():
             'HACME_STATS_SOCKET': sock,
             'HACME_APP_ADDR': '127.0.0.1:%d' % lab.port(),
         }
-        hap = lab.haproxy(bench_config(lab, map_path, thumb), env=env, stats_socket=sock)
+        env.update(self.env_path)
+        self.hap = hap = lab.haproxy(bench_config(lab, map_path, thumb, tag), env=env,
+                                     stats_socket=sock, name='haproxy-' + tag)
         wait_until(lambda: server_status(hap) == 'UP', 15, 'the agent UP in show stat', hap)
         if server_cpus is not None:
             pin(hap.pid, server_cpus)
@@ -161,62 +168,101 @@ def main():
         if not all(r == ['OK'] for r in replies):
             raise LabError('agent ADD failed: %r' % [r for r in replies if r != ['OK']][:3])
         # a payload must fit in tune.bufsize (16 kB): 50 lines of 131 bytes
-        for i in range(0, NTOKENS, 50):
+        for i in range(0, len(tokens), 50):
             out = hap.cmd('add map %s' % map_path,
                           payload='\n'.join('%s %s.%s' % (t, t, thumb) for t in tokens[i:i + 50]))
             if out.strip():
                 raise LabError('add map: %s' % out.strip())
         m = re.search(r'entry_cnt=(\d+)', hap.cmd('show map'))
-        if m is None or int(m.group(1)) != NTOKENS:
-            raise LabError('the map holds %s entries, not %d' % (m and m.group(1), NTOKENS))
+        if m is None or int(m.group(1)) != len(tokens):
+            raise LabError('the map holds %s entries, not %d' % (m and m.group(1), len(tokens)))
+        self.results = {name: [] for name, _ in PATHS}
+        self.agent_requests = 0
 
-        # every path answers a published token right, the unknown one as it should
-        tok, unknown = tokens[NTOKENS // 2], b64(32)
+    def check(self, tok, unknown, thumb):
+        """Every path answers a published token right, the unknown one as
+        it should: a list of (description, good)."""
         checks = []
         for name, prefix in PATHS:
-            st, _, body = http_get(http_port, prefix + tok, host=HOST)
-            checks.append(('%s: published token -> 200 key authorization' % name,
+            st, _, body = http_get(self.http_port, prefix + tok, host=HOST)
+            checks.append(('%s %s: published token -> 200 key authorization' % (self.version, name),
                            (st, body.decode()) == (200, '%s.%s' % (tok, thumb))))
-            st, _, body = http_get(http_port, prefix + unknown, host=HOST)
+            st, _, body = http_get(self.http_port, prefix + unknown, host=HOST)
             want = 200 if name == 'stateless' else 404   # stateless answers anything
-            checks.append(('%s: unknown token -> %d' % (name, want), st == want))
-        for desc, good in checks:
-            print('%s %s' % ('ok  ' if good else 'FAIL', desc))
-            failures += not good
+            checks.append(('%s %s: unknown token -> %d' % (self.version, name, want), st == want))
+        return checks
+
+
+def main():
+    ncpu = len(os.sched_getaffinity(0))
+    server_cpus, wrk_cpu = ({0}, 1) if ncpu >= 2 else (None, None)
+    failures = 0
+    bindirs = [None if a == '-' else os.path.abspath(a) for a in sys.argv[1:]] or [None]
+    with Lab('bench-http') as lab:
+        thumb = b64(32)
+        tokens = [b64(32) for _ in range(NTOKENS)]
+        tokfile = lab.write('tokens.txt', ''.join(t + '\n' for t in tokens))
+        targets = [Target(lab, d, thumb, tokens, server_cpus) for d in bindirs]
+
+        tok, unknown = tokens[NTOKENS // 2], b64(32)
+        for tg in targets:
+            for desc, good in tg.check(tok, unknown, thumb):
+                print('%s %s' % ('ok  ' if good else 'FAIL', desc))
+                failures += not good
 
         print('warm-up: %d s per path' % WARMUP, flush=True)
-        for name, prefix in PATHS:
-            run_wrk(lab, http_port, prefix, thumb, tokfile, WARMUP, wrk_cpu)
-
-        results = {name: [] for name, _ in PATHS}
-        hits0 = agent.stats()['hits']
-        agent_requests = 0
-        for rnd in range(ROUNDS):
+        for tg in targets:
             for name, prefix in PATHS:
-                h0, a0 = cpu_ticks([hap.pid]), cpu_ticks([agent.pid])
-                r = run_wrk(lab, http_port, prefix, thumb, tokfile, SECONDS, wrk_cpu)
-                h1, a1 = cpu_ticks([hap.pid]), cpu_ticks([agent.pid])
-                per_req = 1e6 / TICK / max(r['requests'], 1)
-                r['hap_us'] = (h1 - h0) * per_req
-                r['agent_us'] = (a1 - a0) * per_req
-                r['cpu_us'] = r['hap_us'] + r['agent_us']
-                results[name].append(r)
-                if name == 'agent':
-                    agent_requests += r['requests']
-                print('round %d %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU us/req '
-                      'haproxy %5.1f agent %4.1f  ok %d bad %d non-200 %d socket errors %d'
-                      % (rnd + 1, name, r['rps'], r['p50_us'] / 1e3, r['p99_us'] / 1e3,
-                         r['hap_us'], r['agent_us'], r['ok'], r['bad'], r['non200'],
-                         r['err_connect'] + r['err_read'] + r['err_write'] + r['err_timeout']),
-                      flush=True)
-        hits = agent.stats()['hits'] - hits0
-        # wrk does not count the requests still in flight when it stops
-        print('agent STATS hits during the agent runs: %d (wrk counted %d answers)'
-              % (hits, agent_requests))
+                run_wrk(lab, tg.http_port, prefix, thumb, tokfile, WARMUP, wrk_cpu)
 
+        hits0 = [tg.agent.stats()['hits'] for tg in targets]
+        for rnd in range(ROUNDS):
+            for tg in targets:
+                for name, prefix in PATHS:
+                    h0, a0 = cpu_ticks([tg.hap.pid]), cpu_ticks([tg.agent.pid])
+                    r = run_wrk(lab, tg.http_port, prefix, thumb, tokfile, SECONDS, wrk_cpu)
+                    h1, a1 = cpu_ticks([tg.hap.pid]), cpu_ticks([tg.agent.pid])
+                    per_req = 1e6 / TICK / max(r['requests'], 1)
+                    r['hap_us'] = (h1 - h0) * per_req
+                    r['agent_us'] = (a1 - a0) * per_req
+                    r['cpu_us'] = r['hap_us'] + r['agent_us']
+                    tg.results[name].append(r)
+                    if name == 'agent':
+                        tg.agent_requests += r['requests']
+                    print('round %d %-10s %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU us/req '
+                          'haproxy %5.1f agent %4.1f  ok %d bad %d non-200 %d socket errors %d'
+                          % (rnd + 1, tg.version, name, r['rps'], r['p50_us'] / 1e3,
+                             r['p99_us'] / 1e3, r['hap_us'], r['agent_us'], r['ok'], r['bad'],
+                             r['non200'], r['err_connect'] + r['err_read'] + r['err_write'] +
+                             r['err_timeout']),
+                          flush=True)
+        for tg, h0 in zip(targets, hits0):
+            # wrk does not count the requests still in flight when it stops
+            print('%s: agent STATS hits during the agent runs: %d (wrk counted %d answers)'
+                  % (tg.version, tg.agent.stats()['hits'] - h0, tg.agent_requests))
+
+    where = ('haproxy (nbthread 1) on CPU 0, hacme-spoa on CPU %s, wrk -t1 on CPU 1'
+             % (AGENT_CPU if AGENT_CPU is not None else 0)
+             if server_cpus is not None else 'unpinned (one CPU)')
+    lines = []
+    for tg in targets:
+        out, bad = summary(tg, where)
+        failures += bad
+        lines += out
+    print()
+    for l in lines:
+        print('SUMMARY ' + l)
+    print('SUMMARY   correctness: %s' % ('all answers right' if failures == 0
+                                          else '%d problem(s), see above' % failures))
+    return 1 if failures else 0
+
+
+def summary(tg, where):
+    """The SUMMARY lines of one target and its count of runs with errors."""
     med = {}
+    failures = 0
     for name, _ in PATHS:
-        rs = results[name]
+        rs = tg.results[name]
         errs = sum(r['bad'] + r['non200'] + r['err_connect'] + r['err_read'] +
                    r['err_write'] + r['err_timeout'] for r in rs)
         failures += errs > 0
@@ -226,11 +272,8 @@ def main():
         med[name]['ok'] = sum(r['ok'] for r in rs)
     ratio = med['agent']['rps'] / med['map']['rps']
     added = (med['agent']['p99_us'] - med['map']['p99_us']) / 1e3
-    where = ('haproxy (nbthread 1) on CPU 0, hacme-spoa on CPU %s, wrk -t1 on CPU 1'
-             % (AGENT_CPU if AGENT_CPU is not None else 0)
-             if server_cpus is not None else 'unpinned (one CPU)')
     out = ['HTTP through haproxy %s: %s; wrk -c%d, %d tokens, agent --log-level %s,'
-           % (haproxy_version(), where, CONNS, NTOKENS, AGENT_LOG),
+           % (tg.version, where, CONNS, NTOKENS, AGENT_LOG),
            '  medians of %d rounds x %d s:' % (ROUNDS, SECONDS),
            '  %-10s %8s %7s %7s %20s %11s %7s'
            % ('path', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req hap+agent', 'answers ok', 'errors')]
@@ -243,16 +286,12 @@ def main():
                % (ratio, med['stateless']['rps'] / med['map']['rps']))
     out.append('  p99 added by the agent vs map: %.2f ms (target < 1 ms); server CPU per '
                'request agent/map: %.2f' % (added, med['agent']['cpu_us'] / med['map']['cpu_us']))
-    print()
-    for l in out:
-        print('SUMMARY ' + l)
-    print('SUMMARY   correctness: %s' % ('all answers right' if failures == 0
-                                          else '%d problem(s), see above' % failures))
-    return 1 if failures else 0
+    return out, failures
 
 
-def haproxy_version():
-    p = subprocess.run(['haproxy', '-v'], capture_output=True, text=True)
+def haproxy_version(env=None):
+    p = subprocess.run(['haproxy', '-v'], capture_output=True, text=True,
+                       env=dict(os.environ, **(env or {})))
     m = re.search(r'version (\S+)', p.stdout)
     return m.group(1) if m else '?'
 

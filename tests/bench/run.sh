@@ -2,8 +2,8 @@
 # run.sh [BUILD_DIR] - `make bench`: every hacme benchmark in order, then one
 # summary block. Figures, not tests: nothing here has a time limit.
 #   1. HTTP through the real haproxy: the agent path vs a native map lookup
-#      vs the acme.sh stateless answer, one haproxy, one run
-#      (bench_agent_http.py, wrk)
+#      vs the acme.sh stateless answer, HAProxy 2.6 and 3.2 in one
+#      interleaved run (bench_agent_http.py, wrk)
 #   2. SPOP straight to hacme-spoa: spop_loadgen, pipelined NOTIFYs, the
 #      agent pinned to CPU 0 and the load generator to CPU 1, with
 #      --log-level warning, info (stderr to a file) and info (stderr to
@@ -17,7 +17,8 @@
 #   6. `hacme check --offline` with 10,000 .. 80,000 cert sections
 #      (bench_config.py: BENCH_CONFIG_SIZES, BENCH_CONFIG_ROUNDS)
 # Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
-# see bench_agent_http.py); BENCH_SPOP_CONNS (connection counts, "1 4 16"),
+# see bench_agent_http.py), BENCH_HAPROXY_32=0 (HTTP on 2.6 only);
+# BENCH_SPOP_CONNS (connection counts, "1 4 16"),
 # BENCH_SPOP_SECONDS (5), BENCH_SPOP_WINDOW (NOTIFYs in flight per
 # connection, 256), BENCH_SPOP_REPEAT (runs per configuration, the best is
 # kept: 2). The agent's stderr goes to a file in the work dir (deleted after
@@ -64,8 +65,19 @@ section "machine: $ncpu CPU(s), $(grep -m1 'model name' /proc/cpuinfo | cut -d: 
 
 # --- 1. HTTP through haproxy ------------------------------------------------
 section "1. HTTP through haproxy: agent vs map vs stateless (wrk)"
+# Debian 12's HAProxy 2.6 and, interleaved with it, 3.2 LTS from sid in a
+# chroot (tests/lab/platforms.sh; BENCH_HAPROXY_32=0 skips it)
+haps=(-)
+if [ "${BENCH_HAPROXY_32:-1}" != 0 ]; then
+	if hap32=$(sh "$src/tests/lab/platforms.sh" haproxy 2>"$work/platforms.err"); then
+		haps+=("$hap32")
+	else
+		tail -n 5 "$work/platforms.err"
+		summary+=("HAProxy 3.2: not benchmarked (tests/lab/platforms.sh haproxy failed)")
+	fi
+fi
 # shown as it runs; a file, not tee /dev/stderr (that truncates a redirected log)
-(set -o pipefail; python3 "$here/bench_agent_http.py" 2>&1 | tee "$work/http.out") ||
+(set -o pipefail; python3 "$here/bench_agent_http.py" "${haps[@]}" 2>&1 | tee "$work/http.out") ||
 	{ failed=1; summary+=("HTTP benchmark FAILED (see its output)"); }
 while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/http.out")
 
