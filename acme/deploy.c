@@ -8,7 +8,28 @@
  * variants of the new certificate or none. When every target is done the
  * operation goes on with the TLS checks, a reload-command, or a rollback
  * of every target, and finally restores the files if no HAProxy kept the
- * new certificate. See deploy.h for the whole sequence. */
+ * new certificate. See deploy.h for the whole sequence.
+ *
+ * Runtime-API differences between HAProxy 2.6 and 3.2 (both tested: `make
+ * test`, `make test-haproxy-3.2`), for the commands sent here:
+ *   - a `set ssl cert B` while a transaction on A is open: 2.6 merges B's
+ *     payload into A's transaction ("Transaction updated for certificate
+ *     A!"), so hacme aborts that spoiled transaction (TS_ABORT_MERGED);
+ *     3.1+ refuses ("The ongoing transaction is about 'A' but you are trying
+ *     to set 'B'", "Can't update B!"), which ends this target with HAProxy's
+ *     text. Both are races only: the listing step (TS_LIST) first finds an
+ *     open transaction, aborts a stale one of ours, leaves another
+ *     client's alone and fails this target.
+ *   - `show ssl cert *F` of a store made by `new ssl cert`: "Status: Unused"
+ *     on 2.6, "Status: Uncommitted" on 3.2; only the serial and dates are read.
+ *   - a command longer than tune.bufsize: 2.6 closes without a reply, 3.0+
+ *     answers "The command line is too big for the buffer size". runtime.c
+ *     learns the size from `show pools` (the same "Pool buffer (N bytes)"
+ *     line on both) and never sends one.
+ *   - 3.0+ runs only the first line of a non-interactive connection: every
+ *     request here is one line (commands chained with ';'), at most one
+ *     payload, last.
+ *   - blank lines at the end of a reply differ: replies are matched by line. */
 #include "acme/deploy.h"
 
 #include <arpa/inet.h>
