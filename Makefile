@@ -6,7 +6,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian 12 packages: build tools, libraries, and the real parts the tests run.
 PKGS := build-essential meson ninja-build pkg-config python3 \
 	libev-dev libssl-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev \
-	haproxy pebble redis-server wrk certbot openssl curl socat \
+	haproxy pebble redis-server redis-sentinel wrk certbot openssl curl socat \
 	clang libclang-rt-14-dev ca-certificates mandoc \
 	libldns-dev knot knot-dnsutils
 

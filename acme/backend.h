@@ -46,7 +46,7 @@ struct backend_ops {
 	void (*free)(struct backend *b);
 	/* The shared state into the local store before anything is ordered
 	 * (account keys, certificates); cb err: could not (the node goes on
-	 * with what it has). */
+	 * with what it has). 0: cb comes; 1: nothing to do, no callback. */
 	int (*sync)(struct backend *b, void (*cb)(void *arg, const char *err), void *arg);
 	/* Takes id's lock ("name" or "name/rsa"); the grant brings the shared
 	 * schedule entry and, first, a newer shared certificate into the local
@@ -69,9 +69,12 @@ struct backend {
 	const struct backend_ops *ops;
 	struct ev_loop *loop;
 	struct store *st;	/* the local copy (borrowed) */
-	/* set by the owner: a certificate (or account) that another node
-	 * stored is now in the local store: deploy it. */
+	const struct config *cfg;	/* the owner keeps it current (SIGHUP) */
+	/* set by the owner: a certificate that another node stored is now in
+	 * the local store: deploy it. */
 	void (*changed)(void *owner, const char *name);
+	/* what this node serves, a JSON array (malloc'd), for its heartbeat */
+	char *(*serving)(void *owner);
 	void *owner;
 };
 

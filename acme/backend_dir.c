@@ -36,7 +36,7 @@ dir_sync(struct backend *b, void (*cb)(void *, const char *), void *arg)
 	(void)b;
 	(void)cb;
 	(void)arg;
-	return 0;		/* nothing to pull: no callback */
+	return 1;		/* nothing to pull: done now, no callback */
 }
 
 static void
@@ -149,5 +149,7 @@ backend_new(struct ev_loop *loop, const struct config *cfg, struct store *st, ch
 	}
 	if ((b = backend_dir_new(loop, st)) == NULL)
 		snprintf(err, errlen, "out of memory");
+	else
+		b->cfg = cfg;
 	return b;
 }

@@ -33,6 +33,8 @@
 #include "acme/acme.h"
 #include "acme/agentctl.h"
 #include "acme/backend.h"
+#include "acme/cluster.h"
+#include "acme/solver.h"
 #include "acme/config.h"
 #include "acme/crypto.h"
 #include "acme/deploy.h"
@@ -110,6 +112,8 @@ struct astats {
 struct run {
 	struct worker w;
 	struct backend *be;	/* where state is shared (acme/backend.h) */
+	struct solver *solver;	/* cluster mode: http-01 through every node */
+	bool synced;		/* the backend's state is in the state dir: CAs may start */
 	struct config *cfg;
 	const char *cfgpath;
 	struct rcert *rc;
@@ -477,7 +481,7 @@ rc_order(struct rcert *c)
 		.key = c->key,
 		.profile = c->cert->profile,
 		.preferred_chain = c->cert->preferred_chain,
-		.solver = r->w.http01,
+		.solver = r->solver != NULL ? r->solver : r->w.http01,
 		.preflight = c->cert->preflight,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
@@ -516,6 +520,7 @@ rc_order(struct rcert *c)
 }
 
 #define LOCK_BUSY_RETRY 20	/* seconds before asking again for a lock held elsewhere */
+#define LOCK_STORE_RETRY 5	/* seconds before asking a store that was down */
 
 static void
 rc_locked(void *arg, const struct backend_grant *g)
@@ -532,11 +537,10 @@ rc_locked(void *arg, const struct backend_grant *g)
 			log_info("%s: %s", c->id, g->err);
 			c->next_attempt = now + LOCK_BUSY_RETRY;
 		} else {
-			c->failures++;
+			/* the store is down: the CA was not asked, no failure counted */
 			snprintf(c->last_error, sizeof c->last_error, "%s", g->err);
-			c->next_attempt = schedule_retry(now, c->failures, -1, NULL, rnd64(r), NULL);
+			c->next_attempt = now + LOCK_STORE_RETRY;
 			log_err("%s: %s", c->id, g->err);
-			sched_save(r);
 		}
 		rc_plan(c);
 		dispatch(r);
@@ -1037,6 +1041,69 @@ rcerts_build(struct run *r)
 	return 0;
 }
 
+/* Cluster mode: this node's agents get every token; orders present
+ * through the cluster. (Again after SIGHUP made new agents.) */
+static void
+cluster_attach(struct run *r)
+{
+#ifdef HACME_REDIS
+	struct cluster *cl = backend_cluster(r->be);
+
+	solver_free(r->solver);
+	r->solver = NULL;
+	if (cl == NULL)
+		return;
+	cluster_set_agents(cl, r->w.agents);
+	if ((r->solver = solver_cluster_new(cl, r->w.http01)) == NULL)
+		log_err("cluster: out of memory: tokens go to this node's agents only");
+#else
+	(void)r;
+#endif
+}
+
+/* The backend's shared state is in the state dir (or could not be had). */
+static void
+run_synced(void *arg, const char *err)
+{
+	struct run *r = arg;
+
+	if (err != NULL)
+		log_warn("%s", err);
+	r->synced = true;
+	for (size_t i = 0; i < r->nrc; i++) {
+		rc_refresh(&r->rc[i]);
+		if (r->rc[i].ca->state == CA_IDLE)
+			worker_ca_start(&r->w, r->rc[i].ca, false, NULL, NULL);
+	}
+	for (size_t i = 0; i < r->cfg->ncerts; i++)
+		deploy_name(r, r->cfg->certs[i].name, true);
+}
+
+/* For the heartbeat: what each HAProxy of this node serves. */
+static char *
+run_serving(void *owner)
+{
+	struct run *r = owner;
+	cJSON *a = cJSON_CreateArray();
+	char *text;
+
+	for (size_t i = 0; a != NULL && i < r->ndep; i++) {
+		cJSON *o = cJSON_CreateObject();
+		if (o == NULL)
+			break;
+		cJSON_AddStringToObject(o, "name", r->dep[i].name);
+		if (r->dep[i].variant[0] != '\0')
+			cJSON_AddStringToObject(o, "variant", r->dep[i].variant);
+		cJSON_AddStringToObject(o, "runtime_api", r->dep[i].api);
+		cJSON_AddStringToObject(o, "serial", r->dep[i].serial);
+		cJSON_AddBoolToObject(o, "ok", r->dep[i].ok);
+		cJSON_AddItemToArray(a, o);
+	}
+	text = a != NULL ? cJSON_PrintUnformatted(a) : NULL;
+	cJSON_Delete(a);
+	return text;
+}
+
 /* Another node stored a certificate of name: it is in the local store now. */
 static void
 run_changed(void *owner, const char *name)
@@ -1071,6 +1138,7 @@ run_setup(struct run *r)
 
 	if (r->w.agents == NULL && worker_agents(&r->w, r->w.child <= 0) < 0)
 		return -1;
+	cluster_attach(r);
 	child_watch(r);
 	if (r->cfg->nruntime_apis > 0 || r->cfg->reload_command != NULL) {
 		if ((r->deploy = deploy_new(r->w.loop, r->cfg, NULL, err, sizeof err)) == NULL) {
@@ -1088,7 +1156,7 @@ run_setup(struct run *r)
 	r->ndep = 0;
 	memset(r->agent_stats, 0, sizeof r->agent_stats);
 	agent_stats_poll(r);
-	for (size_t i = 0; i < r->nrc; i++)
+	for (size_t i = 0; i < r->nrc && r->synced; i++)
 		if (r->rc[i].ca->state == CA_IDLE)
 			worker_ca_start(&r->w, r->rc[i].ca, false, NULL, NULL);
 	/* what is stored goes to HAProxy at once, before any CA answers */
@@ -1134,6 +1202,12 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	rcerts_free(r);
 	deploy_free(r->deploy);
 	r->deploy = NULL;
+	solver_free(r->solver);	/* before the http-01 solver it wraps */
+	r->solver = NULL;
+#ifdef HACME_REDIS
+	if (backend_cluster(r->be) != NULL)
+		cluster_set_agents(backend_cluster(r->be), NULL);
+#endif
 	worker_agents_free(&r->w);
 	for (size_t i = 0; i < r->w.ncas; i++) {
 		acme_free(r->w.cas[i].acme);
@@ -1149,6 +1223,7 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	}
 	r->cfg = nc;
 	r->w.cfg = nc;
+	r->be->cfg = nc;
 	config_free(old);
 	free(old);
 	if (run_setup(r) < 0)
@@ -1242,7 +1317,9 @@ run_main(struct config *cfg, const char *cfgpath)
 		goto out;
 	}
 	r->be->changed = run_changed;
+	r->be->serving = run_serving;
 	r->be->owner = r;
+	r->synced = r->be->ops->sync(r->be, run_synced, r) != 0;
 	ev_child_init(&r->childw, child_cb, 0, 0);
 	r->childw.data = r;
 	ev_timer_init(&r->child_restart, child_restart_cb, 0., 0.);
@@ -1264,6 +1341,7 @@ run_main(struct config *cfg, const char *cfgpath)
 	rc = 0;
 out:
 	rcerts_free(r);
+	solver_free(r->solver);
 	backend_free(r->be);
 	deploy_free(r->deploy);
 	metrics_free(r->metrics);
