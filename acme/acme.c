@@ -89,6 +89,9 @@ struct acme {
 	struct acme_order *orders;
 	void (*start_cb)(void *, const char *);
 	void *start_arg;
+	bool rereg_busy;		/* newAccount again after accountDoesNotExist */
+	void (*account_cb)(void *, const char *);
+	void *account_arg;
 };
 
 static void req_send(struct acme_req *r);
@@ -544,30 +547,43 @@ account_done(void *arg, const struct acme_resp *r)
 	start_finish(a, NULL);
 }
 
-static void
-account_register(struct acme *a)
+/* The newAccount payload (with EAB when configured), or NULL with err. */
+static char *
+account_payload(struct acme *a, bool only_existing, char *err, size_t errlen)
 {
-	char err[ACME_ERR_MAX];
+	char eerr[ACME_ERR_MAX];
 	cJSON *eab = NULL;
 	char *payload;
 
 	if (a->eab_kid != NULL) {
-		eab = jws_eab(a->key, a->eab_kid, a->eab_hmac, a->dir.new_account, err, sizeof err);
+		eab = jws_eab(a->key, a->eab_kid, a->eab_hmac, a->dir.new_account, eerr, sizeof eerr);
 		if (eab == NULL) {
-			char line[ACME_ERR_MAX + 64];
-			snprintf(line, sizeof line, "%s: %s", a->ca_name, err);
-			start_finish(a, line);
-			return;
+			snprintf(err, errlen, "%s: %s", a->ca_name, eerr);
+			return NULL;
 		}
+	}
+	payload = proto_new_account_json((const char *const *)a->contact, a->ncontact,
+	    true, only_existing, eab);
+	cJSON_Delete(eab);
+	if (payload == NULL)
+		snprintf(err, errlen, "out of memory");
+	return payload;
+}
+
+static void
+account_register(struct acme *a)
+{
+	char err[ACME_ERR_MAX];
+	char *payload;
+
+	if ((payload = account_payload(a, a->only_existing, err, sizeof err)) == NULL) {
+		start_finish(a, err);
+		return;
 	}
 	if (a->dir.terms_of_service != NULL && !a->only_existing)
 		log_info("%s: agreeing to the terms of service %s", a->ca_name,
 		    a->dir.terms_of_service);
-	payload = proto_new_account_json((const char *const *)a->contact, a->ncontact,
-	    true, a->only_existing, eab);
-	cJSON_Delete(eab);
-	if (payload == NULL || acme_post(a, a->dir.new_account, payload, POST_JWK, NULL,
-	    account_done, a) == NULL) {
+	if (acme_post(a, a->dir.new_account, payload, POST_JWK, NULL, account_done, a) == NULL) {
 		free(payload);
 		start_finish(a, "out of memory");
 		return;
@@ -839,6 +855,7 @@ struct authz {
 	char *url, *name;
 	bool wildcard;
 	struct solver *solver;		/* borrowed, from the request */
+	long name_index;		/* 1 + index in o->names, 0: not known yet */
 	char *token, *keyauth, *chall_url;
 	char **issuers;			/* dns-persist-01's issuer-domain-names */
 	size_t nissuers;
@@ -888,6 +905,9 @@ struct acme_order {
 	enum acme_fail fail;
 	char err[ACME_ERR_MAX];
 	long retry_after;
+	long last_retry_after;		/* of the last poll, for messages */
+	bool reregistered;		/* accountDoesNotExist handled once */
+	bool rereg_wait;		/* newOrder waits for the new registration */
 	void (*cb)(void *, const struct acme_order_result *);
 	void *arg;
 };
@@ -1104,8 +1124,20 @@ order_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	    "the pre-flight check", "the challenge answers", "validation", "the order to be ready",
 	    "the certificate", "the download", "the alternate chains", "cleanup", "" };
 
-	order_failf(o, ACME_FAIL_NETWORK, "%s: timed out after %.0f s waiting for %s",
-	    order_name(o), o->timeout, phases[o->phase]);
+	bool ca_busy = ev_is_active(&o->poll);
+
+	for (size_t i = 0; i < o->naz; i++)
+		ca_busy |= ev_is_active(&o->az[i].poll);
+	/* the CA answered but keeps the order going (processing, Retry-After) */
+	if (ca_busy && (o->phase == PH_VALIDATE || o->phase == PH_READY ||
+	    o->phase == PH_FINALIZE))
+		order_failf(o, ACME_FAIL_CA, "%s: the CA has not finished the order after "
+		    "%.0f s (waiting for %s%s): try again later, or raise order-timeout in "
+		    "global", order_name(o), o->timeout, phases[o->phase],
+		    o->last_retry_after > 0 ? ", the CA asks to wait" : "");
+	else
+		order_failf(o, ACME_FAIL_NETWORK, "%s: timed out after %.0f s waiting for %s",
+		    order_name(o), o->timeout, phases[o->phase]);
 }
 
 /* Next poll delay: doubling from POLL_FIRST to poll_max; a Retry-After
@@ -1141,6 +1173,46 @@ check_ok(struct acme_order *o, const struct acme_resp *r, const char *what, cons
 static void order_finalize(struct acme_order *o);
 static void order_download(struct acme_order *o, const char *url);
 
+/* Index of name in o->names (case ignored; a wildcard authorization is
+ * for "*.value"), or -1. */
+static long
+order_name_index(const struct acme_order *o, const char *value, bool wildcard)
+{
+	for (size_t i = 0; value != NULL && i < o->nnames; i++) {
+		const char *n = o->names[i];
+		if (wildcard && strncmp(n, "*.", 2) != 0)
+			continue;
+		if (strcasecmp(wildcard ? n + 2 : n, value) == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* The order's identifiers, when listed, are exactly the names ordered.
+ * why gets the first that is not (escaped). */
+static bool
+order_idents_match(const struct acme_order *o, const struct proto_order *doc, char *why,
+    size_t whylen)
+{
+	if (doc->nidentifiers == 0)
+		return true;
+	if (doc->nidentifiers != o->nnames) {
+		snprintf(why, whylen, "%zu identifiers for %zu names", doc->nidentifiers,
+		    o->nnames);
+		return false;
+	}
+	for (size_t i = 0; i < doc->nidentifiers; i++) {
+		const char *v = doc->identifiers[i].value;
+		if (order_name_index(o, v, false) < 0) {
+			char esc[160];
+			log_escape(esc, sizeof esc, v != NULL ? v : "", v != NULL ? strlen(v) : 0);
+			snprintf(why, whylen, "identifier \"%s\"", esc);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 order_doc(struct acme_order *o, const struct acme_resp *r, bool fresh)
 {
@@ -1155,6 +1227,19 @@ order_doc(struct acme_order *o, const struct acme_resp *r, bool fresh)
 		if (doc.nauthorizations == 0 && doc.status == PROTO_ORDER_PENDING) {
 			order_failf(o, ACME_FAIL_CA, "%s: the CA's order has no authorizations",
 			    order_name(o));
+			goto out;
+		}
+		/* one authorization per identifier (RFC 8555 section 7.1.3):
+		 * anything else is not followed */
+		if (doc.nauthorizations != o->nnames) {
+			order_failf(o, ACME_FAIL_CA, "%s: the CA's order lists %zu "
+			    "authorizations for %zu names: refused", order_name(o),
+			    doc.nauthorizations, o->nnames);
+			goto out;
+		}
+		if (!order_idents_match(o, &doc, line, sizeof line)) {
+			order_failf(o, ACME_FAIL_CA, "%s: the CA's order is not for the names "
+			    "ordered (%s): refused", order_name(o), line);
 			goto out;
 		}
 		free(o->finalize);
@@ -1233,12 +1318,96 @@ nomem:
 	order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 }
 
+/* -- the CA forgot the account: register the same key again, once -- */
+
+static void
+rereg_done(void *arg, const struct acme_resp *r)
+{
+	struct acme *a = arg;
+	char err[ACME_ERR_MAX], what[300];
+	struct acme_order *o, *next;
+	bool ok = false;
+
+	a->rereg_busy = false;
+	snprintf(what, sizeof what, "%s: registering the account again", a->ca_name);
+	if (r->neterr != NULL || (r->status != 200 && r->status != 201))
+		resp_explain(r, what, NULL, NULL, err, sizeof err);
+	else if (r->location == NULL || strncmp(r->location, "http", 4) != 0)
+		snprintf(err, sizeof err, "%s: the CA's reply has no account URL (Location)", what);
+	else {
+		char *kid = strdup(r->location);
+		if (kid == NULL) {
+			snprintf(err, sizeof err, "out of memory");
+		} else {
+			free(a->kid);
+			a->kid = kid;
+			ok = true;
+			log_notice("%s: registered again with the same key: account %s", a->ca_name,
+			    a->kid);
+			if (a->account_cb != NULL)
+				a->account_cb(a->account_arg, a->kid);
+		}
+	}
+	for (o = a->orders; o != NULL; o = next) {
+		next = o->next;
+		if (!o->rereg_wait || o->phase != PH_NEW)
+			continue;
+		o->rereg_wait = false;
+		if (ok)
+			order_next(o);
+		else
+			order_failf(o, ACME_FAIL_CA, "%s: %s", order_name(o), err);
+	}
+}
+
+/* o's newOrder was refused with accountDoesNotExist: o waits for one new
+ * registration of the account key (shared by every order that hit it). */
+static void
+order_reregister(struct acme_order *o)
+{
+	struct acme *a = o->a;
+	char err[ACME_ERR_MAX];
+	char *payload;
+
+	o->reregistered = true;
+	o->rereg_wait = true;
+	o->phase = PH_NEW;
+	if (a->rereg_busy)
+		return;
+	log_notice("%s: the CA does not know account %s any more (accountDoesNotExist): "
+	    "registering the same key again", a->ca_name, a->kid != NULL ? a->kid : "?");
+	if ((payload = account_payload(a, false, err, sizeof err)) == NULL) {
+		o->rereg_wait = false;
+		order_failf(o, ACME_FAIL_LOCAL, "%s: %s", order_name(o), err);
+		return;
+	}
+	a->rereg_busy = true;
+	if (acme_post(a, a->dir.new_account, payload, POST_JWK, NULL, rereg_done, a) == NULL) {
+		a->rereg_busy = false;
+		o->rereg_wait = false;
+		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
+	}
+	free(payload);
+}
+
+void
+acme_on_account(struct acme *a, void (*cb)(void *arg, const char *url), void *arg)
+{
+	a->account_cb = cb;
+	a->account_arg = arg;
+}
+
 static void
 new_order_done(void *arg, const struct acme_resp *r)
 {
 	struct acme_order *o = arg;
 
 	o->req = NULL;
+	if (r->prob != NULL && r->prob->kind == PROTO_ERR_ACCOUNT_DOES_NOT_EXIST &&
+	    !o->reregistered) {
+		order_reregister(o);
+		return;
+	}
 	if (!check_ok(o, r, "newOrder", NULL, ACME_FAIL_CA))
 		return;
 	if (r->location == NULL) {
@@ -1262,6 +1431,7 @@ order_fetch_done(void *arg, const struct acme_resp *r)
 	o->req = NULL;
 	if (!check_ok(o, r, "order", NULL, ACME_FAIL_CA))
 		return;
+	o->last_retry_after = r->retry_after;
 	order_doc(o, r, false);
 }
 
@@ -1270,19 +1440,6 @@ order_fetch_done(void *arg, const struct acme_resp *r)
 static void authz_step_done(struct acme_order *o);
 static int strv_dup(char ***dst, const char *const *src, size_t n);
 
-/* The solver of the name the CA calls name (wildcard: "*.name"). */
-static struct solver *
-order_solver(const struct acme_order *o, const char *name, bool wildcard)
-{
-	for (size_t i = 0; i < o->nnames; i++) {
-		const char *n = o->names[i];
-		if (wildcard && strncmp(n, "*.", 2) != 0)
-			continue;
-		if (strcasecmp(wildcard ? n + 2 : n, name) == 0)
-			return o->solvers[i];
-	}
-	return o->solvers[0];
-}
 
 /* "dns-01, http-01": the challenge types of an authorization. */
 static void
@@ -1313,12 +1470,27 @@ authz_doc(struct authz *z, const struct acme_resp *r)
 		goto out;
 	}
 	if (z->name == NULL) {
+		/* each authorization is for one of our names, no name twice */
+		long k = order_name_index(o, doc.identifier.value, doc.wildcard);
+		bool twice = false;
+		for (size_t i = 0; k >= 0 && i < o->naz; i++)
+			twice |= &o->az[i] != z && o->az[i].name_index == k + 1;
+		if (k < 0 || twice) {
+			char esc[160];
+			const char *v = doc.identifier.value != NULL ? doc.identifier.value : "";
+			log_escape(esc, sizeof esc, v, strlen(v));
+			order_failf(o, ACME_FAIL_CA, "%s: the CA's authorization %s is for \"%s\", "
+			    "%s: refused", order_name(o), z->url, esc, twice ?
+			    "a name another authorization already covers" : "a name not ordered");
+			goto out;
+		}
+		z->name_index = k + 1;
 		if ((z->name = strdup(doc.identifier.value)) == NULL) {
 			order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 			goto out;
 		}
 		z->wildcard = doc.wildcard;
-		z->solver = order_solver(o, z->name, z->wildcard);
+		z->solver = o->solvers[k];
 	}
 	type = solver_type(z->solver);
 	ch = proto_authz_challenge(&doc, type);
@@ -1402,6 +1574,7 @@ authz_done(void *arg, const struct acme_resp *r)
 	z->req = NULL;
 	if (!check_ok(o, r, "authorization", z->name, ACME_FAIL_CA))
 		return;
+	o->last_retry_after = r->retry_after;
 	authz_doc(z, r);
 }
 

@@ -65,6 +65,11 @@ const char *acme_thumbprint(const struct acme *a);
 /* Nonces: how many came from HEAD newNonce, how many badNonce retries. */
 void acme_nonce_stats(const struct acme *a, unsigned long *fetched, unsigned long *bad);
 
+/* cb runs when the client registered its key again because the CA had
+ * forgotten the account (accountDoesNotExist on newOrder; once per order):
+ * url is the new account URL, to be stored. */
+void acme_on_account(struct acme *a, void (*cb)(void *arg, const char *url), void *arg);
+
 /* POST-as-GET of the account: status, contact, orders URL, as one JSON
  * text (the CA's document, cb's json lives until it returns). */
 void acme_account_fetch(struct acme *a,

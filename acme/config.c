@@ -110,6 +110,8 @@ static const struct keyword keywords[] = {
 	    10000, "concurrency N" },
 	{ "preflight-port", SEC_GLOBAL, V_INT, 1, 1, false, G(preflight_port), 0,
 	    1, 65535, "preflight-port PORT" },
+	{ "order-timeout", SEC_GLOBAL, V_UINT, 1, 1, false, G(order_timeout), 0,
+	    1, 86400, "order-timeout SECONDS" },
 	{ "preflight-connect", SEC_GLOBAL, V_HOSTPORT, 1, 1, false,
 	    G(preflight_connect), 0, 0, 0, "preflight-connect HOST:PORT" },
 	{ "metrics-listen", SEC_GLOBAL, V_ADDR, 1, 1, false, G(metrics_listen),
@@ -1657,6 +1659,7 @@ set_defaults(struct parser *p)
 		return oom(p);
 	c->concurrency = 32;
 	c->preflight_port = 80;
+	c->order_timeout = 600;
 	return 0;
 }
 

@@ -92,6 +92,7 @@ struct config {
 	char *spoa_listen;	/* default "127.0.0.1:12345" */
 	unsigned concurrency;	/* 1..10000, default 32 */
 	int preflight_port;	/* 1..65535, default 80 */
+	unsigned order_timeout;	/* seconds an order may take, 1..86400, default 600 */
 	char *preflight_connect;	/* "HOST:PORT" or NULL */
 	char *metrics_listen;	/* NULL: off */
 	char *reload_command;	/* NULL: none */

@@ -26,7 +26,9 @@
 #include "acme/proto.h"
 #include "acme/store.h"
 #include "acme/run.h"
+#include "acme/schedule.h"
 #include "acme/status.h"
+#include "acme/validity.h"
 #include "acme/worker.h"
 #include "common/addr.h"
 #include "common/log.h"
@@ -45,8 +47,11 @@ static const char usage_text[] =
     "       hacme {-h|--help|help} | {-V|--version}\n"
     "  run                          keep every certificate valid (daemon)\n"
     "  check [--offline]            validate the configuration\n"
-    "  issue [--no-preflight] NAME...  obtain what is missing, deploy\n"
-    "  renew [--force] [--no-preflight] [NAME...]  renew what is due (or all, forced)\n"
+    "  issue [--no-preflight] [--allow-worse] NAME...  obtain what is missing, deploy\n"
+    "  renew [--force] [--no-preflight] [--allow-worse] [NAME...]  renew what is due\n"
+    "                               (or all, forced); --allow-worse: store a certificate\n"
+    "                               that expires before the stored one, or is not valid\n"
+    "                               by this host's clock\n"
     "  deploy [NAME...]             push stored certificates to HAProxy again\n"
     "  revoke NAME [--reason R] [--cert-key]\n"
     "  remove NAME                  take a certificate out of HAProxy and off disk\n"
@@ -81,6 +86,7 @@ struct cli {
 	unsigned running, left;
 	int rc;
 	bool no_preflight;
+	bool allow_worse;	/* store a certificate the validity checks refuse */
 	bool agents_ok;
 };
 
@@ -169,6 +175,23 @@ job_order_done(void *arg, const struct acme_order_result *r)
 		set_rc(w, EXIT_ACME);
 		goto out;
 	}
+	{
+		struct store_cert old = { 0 };
+		char vwhy[VALIDITY_WHY_MAX];
+		time_t stored = 0;
+		if (store_cert_load(&w->w.st, j->cert->name, j->variant, &old, err, sizeof err) == 0 &&
+		    old.meta.key_type != NULL && keytype_parse(old.meta.key_type) == j->key &&
+		    worker_same_names(&old.meta, j->cert))
+			stored = old.meta.not_after;
+		store_cert_free(&old);
+		if (validity_check(ci.not_before, ci.not_after, stored, time(NULL), w->allow_worse,
+		    vwhy, sizeof vwhy) != VALIDITY_OK) {
+			fprintf(stderr, "hacme: %s%s%s: %s\n", label, j->variant != NULL ? "/" : "",
+			    j->variant != NULL ? j->variant : "", vwhy);
+			set_rc(w, EXIT_ACME);
+			goto out;
+		}
+	}
 	meta_from(&m, j, &ci, r);
 	if (store_cert_save(&w->w.st, j->cert->name, j->variant, &m, r->key_pem, r->key_len,
 	    r->chain_pem, r->chain_len, err, sizeof err) < 0) {
@@ -181,6 +204,15 @@ job_order_done(void *arg, const struct acme_order_result *r)
 	    "reused)\n", label, j->variant != NULL ? "/" : "", j->variant != NULL ? j->variant : "",
 	    ci.serial, until, now_mono() - j->started, r->authz_reused, r->authz_total);
 	fflush(stdout);
+	{
+		struct schedule_cert sc = { ci.not_before, ci.not_after, 0, 0 };
+		char vwhy[VALIDITY_WHY_MAX];
+		time_t now = time(NULL);
+		if (schedule_renewal(&sc, now, 0, NULL) <= now) {
+			validity_due_why(ci.not_before, ci.not_after, now, vwhy, sizeof vwhy);
+			fprintf(stderr, "hacme: %s: warning: %s\n", label, vwhy);
+		}
+	}
 	j->issued = true;
 out:
 	crypto_cert_info_free(&ci);
@@ -202,6 +234,7 @@ job_start(struct job *j)
 		.preferred_chain = c->preferred_chain,
 		.solver = w->w.http01,
 		.preflight = c->preflight && !w->no_preflight,
+		.timeout = w->w.cfg->order_timeout,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 
@@ -418,7 +451,8 @@ cli_ca_ready(struct worker *ww, struct ca_ctx *c)
 static int verb_remove(struct config *cfg, int argc, char **argv);
 
 static int
-verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_preflight)
+verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_preflight,
+    bool allow_worse)
 {
 	struct cli w = { 0 };
 	char err[CONFIG_ERR_MAX];
@@ -432,6 +466,7 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 	w.w.owner = &w;
 	w.w.ca_ready = cli_ca_ready;
 	w.no_preflight = no_preflight;
+	w.allow_worse = allow_worse;
 	cap = (size_t)(argc > 0 ? argc : (int)cfg->ncerts) * CONFIG_KEYS_MAX;
 	if ((w.jobs = calloc(cap + 1, sizeof *w.jobs)) == NULL) {
 		rc = EXIT_USAGE;
@@ -834,7 +869,7 @@ out:
 		char *args[] = { (char *)c->name, NULL };
 		printf("%s: ordering its replacement\n", c->name);
 		fflush(stdout);
-		return verb_order(cfg, 1, args, WANT_ALL, false);
+		return verb_order(cfg, 1, args, WANT_ALL, false, false);
 	}
 	char *args[] = { (char *)c->name, NULL };
 	return verb_remove(cfg, 1, args);
@@ -981,13 +1016,15 @@ main(int argc, char **argv)
 			rc = verb_check(&cfg, offline);
 		}
 	} else if (strcmp(verb, "issue") == 0 || strcmp(verb, "renew") == 0) {
-		bool renew = verb[0] == 'r', force = false, nopf = false;
+		bool renew = verb[0] == 'r', force = false, nopf = false, worse = false;
 		int first = i;
 		for (; i < argc && argv[i][0] == '-'; i++) {
 			if (renew && strcmp(argv[i], "--force") == 0)
 				force = true;
 			else if (strcmp(argv[i], "--no-preflight") == 0)
 				nopf = true;
+			else if (strcmp(argv[i], "--allow-worse") == 0)
+				worse = true;
 			else
 				break;
 		}
@@ -995,12 +1032,12 @@ main(int argc, char **argv)
 			fprintf(stderr, "hacme: %s: unknown option '%s'\n", verb, argv[i]);
 			rc = EXIT_USAGE;
 		} else if (!renew && i == argc) {
-			fprintf(stderr, "hacme: usage: issue [--no-preflight] NAME...\n");
+			fprintf(stderr, "hacme: usage: issue [--no-preflight] [--allow-worse] NAME...\n");
 			rc = EXIT_USAGE;
 		} else {
 			(void)first;
 			rc = verb_order(&cfg, argc - i, argv + i,
-			    !renew ? WANT_MISSING : force ? WANT_ALL : WANT_DUE, nopf);
+			    !renew ? WANT_MISSING : force ? WANT_ALL : WANT_DUE, nopf, worse);
 		}
 	} else if (strcmp(verb, "account") == 0) {
 		rc = verb_account(&cfg, argc - i, argv + i);

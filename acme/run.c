@@ -42,6 +42,7 @@
 #include "acme/proto.h"
 #include "acme/schedule.h"
 #include "acme/store.h"
+#include "acme/validity.h"
 #include "acme/worker.h"
 #include "acme/metrics.h"
 #include "common/addr.h"
@@ -382,6 +383,23 @@ ari_offered(const struct rcert *c)
 
 /* ---- orders ---- */
 
+/* An order that worked but whose certificate cannot count as renewed:
+ * a failure like any other, with backoff, so that it is not ordered again
+ * at once. */
+static void
+rc_fail_after(struct rcert *c, time_t now, const char *why)
+{
+	enum schedule_reason r;
+	char until[32];
+
+	c->failures++;
+	snprintf(c->last_error, sizeof c->last_error, "%s", why);
+	c->next_attempt = schedule_retry(now, c->failures, -1, &c->budget, rnd64(c->r), &r);
+	fmt_time(c->next_attempt, until, sizeof until);
+	log_err("%s: %s (%u failures in a row, next attempt %s)", c->id, why, c->failures,
+	    until);
+}
+
 static void
 rc_order_done(void *arg, const struct acme_order_result *res)
 {
@@ -389,9 +407,10 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 	struct run *r = c->r;
 	struct crypto_cert_info ci = { 0 };
 	struct store_meta m;
-	char err[STORE_ERR_MAX], cerr[CRYPTO_ERR_MAX], until[32];
+	char err[STORE_ERR_MAX], cerr[CRYPTO_ERR_MAX], until[32], vwhy[VALIDITY_WHY_MAX];
 	time_t now = time(NULL);
 	enum schedule_reason why;
+	bool due;
 
 	c->o = NULL;
 	crypto_key_free(c->reuse);
@@ -403,8 +422,9 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 		if (res->fail == ACME_FAIL_VALIDATION)
 			schedule_budget_add(&c->budget, now);
 		snprintf(c->last_error, sizeof c->last_error, "%s", res->err);
-		c->next_attempt = schedule_retry(now, c->failures, res->retry_after, &c->budget,
-		    rnd64(r), &why);
+		c->next_attempt = schedule_retry(now, c->failures,
+		    schedule_retry_after_cap(res->retry_after, now, c->have ? c->not_after : 0),
+		    &c->budget, rnd64(r), &why);
 		fmt_time(c->next_attempt, until, sizeof until);
 		log_err("%s: order failed (%u in a row), next attempt %s (%s): %s", c->id,
 		    c->failures, until, schedule_reason_name(why), res->err);
@@ -414,6 +434,12 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 		snprintf(c->last_error, sizeof c->last_error, "%s", cerr);
 		c->failures++;
 		c->next_attempt = schedule_retry(now, c->failures, -1, &c->budget, rnd64(r), &why);
+		goto out;
+	}
+	/* nothing worse than what is stored, nothing the clock calls invalid */
+	if (validity_check(ci.not_before, ci.not_after, c->have ? c->not_after : 0, now, false,
+	    vwhy, sizeof vwhy) != VALIDITY_OK) {
+		rc_fail_after(c, now, vwhy);
 		goto out;
 	}
 	memset(&m, 0, sizeof m);
@@ -442,7 +468,11 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 	}
 	store_unlock(&r->w.st);
 	r->be->ops->cert_saved(r->be, c->cert->name, c->variant, c->fence);
-	c->failures = 0;
+	{	/* served, but due at once: counted as a failure (backoff grows) */
+		struct schedule_cert sc = { ci.not_before, ci.not_after, 0, 0 };
+		due = schedule_renewal(&sc, now, 0, NULL) <= now;
+	}
+	c->failures = due ? c->failures : 0;
 	c->next_attempt = 0;
 	c->last_error[0] = '\0';
 	c->renew_at = 0;
@@ -452,6 +482,10 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 	log_notice("%s: new certificate, serial %s, valid until %s (%.2f s)", c->id, ci.serial,
 	    until, now_mono() - c->started);
 	deploy_name(r, c->cert->name, false);
+	if (due) {
+		validity_due_why(ci.not_before, ci.not_after, now, vwhy, sizeof vwhy);
+		rc_fail_after(c, now, vwhy);
+	}
 out:
 	crypto_cert_info_free(&ci);
 	sched_save(r);
@@ -483,6 +517,7 @@ rc_order(struct rcert *c)
 		.preferred_chain = c->cert->preferred_chain,
 		.solver = r->solver != NULL ? r->solver : r->w.http01,
 		.preflight = c->cert->preflight,
+		.timeout = r->cfg->order_timeout,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 

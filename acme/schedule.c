@@ -75,6 +75,8 @@ schedule_reason_name(enum schedule_reason r)
 		return "CA Retry-After";
 	case SCHEDULE_FAIL_LIMIT_HIT:
 		return "failed-validation limit";
+	case SCHEDULE_MARGIN:
+		return "safety margin before expiry";
 	}
 	return "?";
 }
@@ -101,19 +103,53 @@ lifetime_moment(const struct schedule_cert *c, uint64_t rnd,
 	return t_sub(c->not_after, left + rnd % (jitter + 1));
 }
 
+uint64_t
+schedule_margin(time_t not_before, time_t not_after)
+{
+	uint64_t m;
+
+	if (not_after <= not_before)
+		return 0;
+	m = span(not_before, not_after) / 4;
+	return m < SCHEDULE_MARGIN_MAX ? m : SCHEDULE_MARGIN_MAX;
+}
+
+long
+schedule_retry_after_cap(long retry_after, time_t now, time_t not_after)
+{
+	long cap = SCHEDULE_RETRY_AFTER_MAX;
+
+	if (retry_after < 0)
+		return retry_after;
+	if (not_after > now) {
+		uint64_t q = span(now, not_after) / 4;
+		if (q < (uint64_t)cap)
+			cap = (long)q;
+		if (cap < SCHEDULE_BACKOFF_BASE)
+			cap = SCHEDULE_BACKOFF_BASE;
+	}
+	return retry_after < cap ? retry_after : cap;
+}
+
 time_t
 schedule_renewal(const struct schedule_cert *c, time_t now, uint64_t rnd,
     enum schedule_reason *why)
 {
 	enum schedule_reason r;
-	time_t at, end;
+	time_t at, end, limit;
 
+	limit = t_sub(c->not_after, schedule_margin(c->not_before, c->not_after));
 	if (c->not_after <= now) {
 		r = SCHEDULE_EXPIRED;
 		at = now;
+	} else if (c->ari_start < c->ari_end && c->ari_start < c->not_after &&
+	    c->ari_start >= limit) {
+		/* the CA suggests a moment too close to expiry to retry a failure */
+		r = SCHEDULE_MARGIN;
+		at = later(limit, now);
 	} else if (c->ari_start < c->ari_end && c->ari_start < c->not_after) {
-		/* Past notAfter the certificate is gone: cut the window there. */
-		end = c->ari_end < c->not_after ? c->ari_end : c->not_after;
+		/* Keep time before notAfter for retries: cut the window there. */
+		end = c->ari_end < limit ? c->ari_end : limit;
 		if (end <= now) {
 			r = SCHEDULE_ARI_PASSED;
 			at = now;
@@ -127,8 +163,14 @@ schedule_renewal(const struct schedule_cert *c, time_t now, uint64_t rnd,
 	} else if (c->not_after <= c->not_before) {
 		r = SCHEDULE_BAD_DATES;
 		at = now;
-	} else
-		at = later(lifetime_moment(c, rnd, &r), now);
+	} else {
+		at = lifetime_moment(c, rnd, &r);
+		if (at > limit) {	/* not reached with margin <= life / 4 */
+			at = limit;
+			r = SCHEDULE_MARGIN;
+		}
+		at = later(at, now);
+	}
 	if (why != NULL)
 		*why = r;
 	return at;

@@ -9,15 +9,19 @@
  * Renewal (schedule_renewal):
  *   - expired (notAfter <= now): now.
  *   - ARI (RFC 9773 section 4.2), when the suggestedWindow is usable
- *     (start < end, and start before notAfter; its end is cut to notAfter):
- *     a window still ahead: a uniform moment in [start, end); a window that
- *     has begun: a uniform moment in [now, end); a window that has passed:
- *     now. A window with end <= start is invalid (RFC 9773 section 4.2) and
- *     treated as no ARI at all.
+ *     (start < end, and start before notAfter; its end is cut to the
+ *     safety limit, see below): a window still ahead: a uniform moment in
+ *     [start, end); a window that has begun: a uniform moment in [now,
+ *     end); a window that has passed: now. A window with end <= start is
+ *     invalid (RFC 9773 section 4.2) and treated as no ARI at all. A
+ *     window that starts after the safety limit gives the limit
+ *     (SCHEDULE_MARGIN).
  *   - otherwise the lifetime rule: when 1/3 of the lifetime (notAfter -
  *     notBefore) is left, or 1/2 for a lifetime of 10 days or less, minus a
  *     jitter of 0..lifetime/100, at most SCHEDULE_JITTER_MAX; jitter only
  *     ever moves renewal earlier. A moment already past gives now.
+ *   - never later than the safety limit, notAfter - schedule_margin():
+ *     time for the failure backoff to try several times before expiry.
  * Choose once when the certificate or its ARI window changes and store the
  * result (store_meta.renew_at, renew_reason): drawing again at every
  * wake-up would keep pushing an open ARI window's moment towards its end. */
@@ -30,6 +34,17 @@
 
 #define SCHEDULE_SHORT_LIFETIME (10 * 86400)	/* <= this: renew at 1/2 */
 #define SCHEDULE_JITTER_MAX 86400	/* cap on the lifetime rule's jitter */
+
+/* Safety margin before notAfter: one day, at most a quarter of the
+ * lifetime. A day of failure backoff (60 s doubling to 6 h) is about ten
+ * attempts. */
+#define SCHEDULE_MARGIN_MAX 86400
+
+/* A CA's Retry-After on a failed order is honoured up to a day, and up to
+ * a quarter of the certificate's remaining lifetime (never below
+ * SCHEDULE_BACKOFF_BASE): a Retry-After: 99999999 cannot postpone a
+ * renewal past expiry. */
+#define SCHEDULE_RETRY_AFTER_MAX 86400
 
 /* ARI polling: Retry-After clamped to [MIN, MAX]; without one (absent,
  * invalid, or the fetch failed for good) MAX. RFC 9773 section 4.3 asks for
@@ -62,6 +77,7 @@ enum schedule_reason {
 	SCHEDULE_BACKOFF,	/* "backoff after failure" */
 	SCHEDULE_RETRY_AFTER,	/* "CA Retry-After" */
 	SCHEDULE_FAIL_LIMIT_HIT,	/* "failed-validation limit" */
+	SCHEDULE_MARGIN,	/* "safety margin before expiry" */
 };
 
 /* A static string for status and logs (see the enum); "?" when unknown. */
@@ -75,6 +91,14 @@ struct schedule_cert {
 /* The renewal moment (>= now) and, when why is not NULL, its reason. */
 time_t schedule_renewal(const struct schedule_cert *c, time_t now,
     uint64_t rnd, enum schedule_reason *why);
+
+/* Seconds kept between the renewal moment and notAfter: min(
+ * SCHEDULE_MARGIN_MAX, lifetime / 4); 0 for a lifetime <= 0. */
+uint64_t schedule_margin(time_t not_before, time_t not_after);
+
+/* retry_after (seconds, < 0: none) bounded as SCHEDULE_RETRY_AFTER_MAX
+ * says; not_after <= now (expired, or no certificate: pass 0): a day. */
+long schedule_retry_after_cap(long retry_after, time_t now, time_t not_after);
 
 /* When to fetch renewalInfo next: now + Retry-After clamped to
  * [SCHEDULE_ARI_POLL_MIN, SCHEDULE_ARI_POLL_MAX]; retry_after < 0 (none)

@@ -244,6 +244,17 @@ worker_ca_done(struct ca_ctx *c, const char *err)
 	}
 }
 
+/* The CA forgot the account and the client registered the key again. */
+static void
+ca_account_changed(void *arg, const char *url)
+{
+	struct ca_ctx *c = arg;
+
+	(void)url;
+	c->stored_url = false;
+	worker_ca_done(c, NULL);	/* saves account.json with the new URL */
+}
+
 static void
 ca_started(void *arg, const char *err)
 {
@@ -293,6 +304,7 @@ worker_ca_start(struct worker *w, struct ca_ctx *c, bool only_existing,
 	store_account_free(&sa);
 	if (c->acme == NULL)
 		goto fail;
+	acme_on_account(c->acme, ca_account_changed, c);
 	if (cb == NULL)
 		acme_start(c->acme, ca_started, c);
 	else

@@ -37,7 +37,7 @@ test_reasons(void)
 {
 	int bad = 0;
 
-	for (int i = SCHEDULE_ARI; i <= SCHEDULE_FAIL_LIMIT_HIT; i++) {
+	for (int i = SCHEDULE_ARI; i <= SCHEDULE_MARGIN; i++) {
 		const char *a = schedule_reason_name((enum schedule_reason)i);
 
 		if (strcmp(a, "?") == 0)
@@ -117,15 +117,36 @@ test_ari(void)
 	schedule_renewal(&c, T0 + DAY, 0, &why);
 	is_int(why, SCHEDULE_THIRD, "no window (0, 0): lifetime rule");
 
-	/* Windows reaching past notAfter. */
-	c = cert(T0, 90 * DAY, T0 + 89 * DAY, T0 + 95 * DAY);
-	is_int(schedule_renewal(&c, T0 + DAY, (uint64_t)(DAY - 1), NULL), T0 + 90 * DAY - 1,
-	    "window end cut to notAfter");
-	is_int(schedule_renewal(&c, T0 + DAY, (uint64_t)DAY, NULL), T0 + 89 * DAY,
+	/* Windows reaching past notAfter: cut a safety margin (1 day here)
+	 * before it, so that a failed order can be retried. */
+	c = cert(T0, 90 * DAY, T0 + 80 * DAY, T0 + 95 * DAY);
+	is_int(schedule_renewal(&c, T0 + DAY, (uint64_t)(9 * DAY - 1), NULL), T0 + 89 * DAY - 1,
+	    "window end cut to notAfter - 1 day");
+	is_int(schedule_renewal(&c, T0 + DAY, (uint64_t)(9 * DAY), NULL), T0 + 80 * DAY,
 	    "cut window: rnd = new span wraps to start");
+	c = cert(T0, 90 * DAY, T0 + 89 * DAY + 3600, T0 + 95 * DAY);
+	at = schedule_renewal(&c, T0 + DAY, UINT64_MAX, &why);
+	is_int(at, T0 + 89 * DAY, "window starting inside the margin: the margin's start");
+	is_int(why, SCHEDULE_MARGIN, "reason: safety margin before expiry");
+	at = schedule_renewal(&c, T0 + 89 * DAY + 7200, 99, &why);
+	is_int(at, T0 + 89 * DAY + 7200, "... already inside the margin: now");
 	c = cert(T0, 90 * DAY, T0 + 90 * DAY, T0 + 95 * DAY);
 	schedule_renewal(&c, T0 + DAY, 0, &why);
 	is_int(why, SCHEDULE_THIRD, "window starting at notAfter: ignored");
+	/* pebble 2.10: a 7-day certificate, window from 2 h before notAfter to
+	 * a day after it; every draw leaves at least a day. */
+	c = cert(T0, 7 * DAY, T0 + 7 * DAY - 7200, T0 + 8 * DAY);
+	out = 0;
+	for (int i = 0; i < 1000; i++) {
+		at = schedule_renewal(&c, T0 + 3600, rnd_next(&s), NULL);
+		if (at > T0 + 6 * DAY)
+			out++;
+	}
+	is_int(out, 0, "window past notAfter: 1000 draws all >= 1 day before it");
+	/* a 60-second certificate: a margin of a quarter of it */
+	c = cert(T0, 60, T0 + 50, T0 + 120);
+	at = schedule_renewal(&c, T0 + 1, UINT64_MAX, &why);
+	is_int(at, T0 + 45, "60 s certificate, window past notAfter: 15 s margin");
 
 	/* Expired wins over everything. */
 	c = cert(T0, 90 * DAY, ws, we);
@@ -299,6 +320,28 @@ test_retry(void)
 }
 
 static void
+test_retry_after_cap(void)
+{
+	time_t at;
+
+	is_int(schedule_retry_after_cap(-1, T0, T0 + 60 * DAY), -1, "none stays none");
+	is_int(schedule_retry_after_cap(600, T0, T0 + 60 * DAY), 600, "10 min: honoured");
+	is_int(schedule_retry_after_cap(99999999, T0, T0 + 60 * DAY), DAY,
+	    "Retry-After 99999999 with 60 days left: 1 day");
+	is_int(schedule_retry_after_cap(99999999, T0, 0), DAY, "no certificate: 1 day");
+	is_int(schedule_retry_after_cap(99999999, T0, T0 - 5), DAY, "expired: 1 day");
+	is_int(schedule_retry_after_cap(99999999, T0, T0 + 2 * DAY), DAY / 2,
+	    "2 days left: a quarter of them");
+	is_int(schedule_retry_after_cap(99999999, T0, T0 + 100), SCHEDULE_BACKOFF_BASE,
+	    "100 s left: never below the backoff base (no loop)");
+	is_int(schedule_retry_after_cap(LONG_MAX, T0, T0 + 4 * DAY), DAY, "LONG_MAX: 1 day");
+	/* as run.c uses it: the renewal is postponed at most a day */
+	at = schedule_retry(T0, 1, schedule_retry_after_cap(99999999, T0, T0 + 30 * DAY),
+	    NULL, 0, NULL);
+	is_int(at, T0 + DAY, "retry after a huge Retry-After: 1 day later, not a year");
+}
+
+static void
 test_budget(void)
 {
 	struct schedule_budget b = { { 0 } }, r = { { 0 } };
@@ -416,6 +459,7 @@ main(void)
 	test_ari_poll();
 	test_backoff();
 	test_retry();
+	test_retry_after_cap();
 	test_budget();
 	test_huge();
 	test_profiles();
