@@ -285,7 +285,14 @@ def failure_case(lab):
     run = start_run(lab, cfg)
     run.wait_log(r'broken: order failed \(1 in a row\)', timeout=30)
     t0 = time.time()
-    sched = json.load(open(os.path.join(cfg + '.state', 'schedule.json')))['broken']
+
+    def entry():    # written just after the error line is logged
+        try:
+            return json.load(open(os.path.join(cfg + '.state', 'schedule.json')))['broken']
+        except (OSError, ValueError, KeyError):
+            return None
+    L.wait_until(lambda: (entry() or {}).get('failures') == 1, 10, 'schedule.json with the failure')
+    sched = entry()
     t.eq(sched.get('failures'), 1, 'schedule.json: one failure recorded')
     t.like(sched.get('last_error', ''), r'urn:ietf:params:acme:error:connection', 'schedule.json: the last error, in words')
     t.eq(len(sched.get('validation_failures', [])), 1, 'schedule.json: the failed validation counts against the per-name budget')
