@@ -51,6 +51,7 @@
 #include <ev.h>
 
 #include "acme/config.h"
+#include "acme/hfiles.h"
 #include "acme/runtime.h"
 #include "acme/store.h"
 #include "common/addr.h"
@@ -241,6 +242,8 @@ struct deploy {
 	struct addr *checks;
 	size_t nchecks;
 	char *cert_dir;
+	char *list;			/* the crt-list as HAProxy names it, or NULL */
+	bool list_dir;			/* list is a directory (`crt DIR`) */
 	char *list_lock;		/* <state-dir>/crt-list.lock */
 	LIST_HEAD(, dp_op) ops;
 	TAILQ_HEAD(, dp_op) finished;
@@ -414,11 +417,20 @@ static int
 cl_change(struct deploy *d, const char *const *paths, size_t n, bool del, bool *had,
     char fallback[PATH_MAX], char *err, size_t errlen)
 {
-	const char *list = d->cfg->crt_list, *first;
+	const char *list = d->list, *first;
 	char *text = NULL, *out = NULL;
 	size_t len = 0, outlen = 0, firstlen, i;
 	struct stat st;
 	int fd = -1, rc = -1;
+
+	if (d->list_dir) {
+		/* `crt DIR`: the file in DIR is the line; nothing to edit */
+		for (i = 0; had != NULL && i < n; i++)
+			had[i] = true;
+		if (fallback != NULL)
+			fallback[0] = '\0';
+		return 0;
+	}
 
 	if ((fd = open(d->list_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
 	    flock(fd, LOCK_EX) < 0) {
@@ -628,6 +640,7 @@ out:
 static int
 op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 {
+	struct stat st;
 	struct dp_var *v;
 	ssize_t w;
 	size_t i, off;
@@ -642,9 +655,15 @@ op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 		}
 		if (rc < 0)
 			v->prev = NULL;
-		if (op->kind == DP_CHECK && v->prev != NULL && v->prevlen == v->len &&
-		    memcmp(v->prev, v->pem, v->len) == 0)
-			continue;	/* as stored: nothing to write */
+		if (v->prev != NULL && v->prevlen == v->len && memcmp(v->prev, v->pem, v->len) == 0) {
+			if (op->kind == DP_CHECK)
+				continue;	/* as stored: nothing to write */
+		} else if (v->prev != NULL && !hfiles_owned(op->d->cfg->state_dir, v->path)) {
+			set_err(err, errlen, "%s exists and hacme did not write it: not replacing "
+			    "it (move it away, or take it over with `hacme import certbot`)",
+			    v->path);
+			return -1;
+		}
 		if (asprintf(&v->tmp, "%s.tmp.%ld", v->path, (long)getpid()) < 0) {
 			v->tmp = NULL;
 			set_err(err, errlen, "no memory");
@@ -656,6 +675,11 @@ op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 			free(v->tmp);
 			v->tmp = NULL;
 			return -1;
+		}
+		if (v->prev != NULL && stat(v->path, &st) == 0) {
+			/* keep the mode and group the admin gave the file */
+			(void)fchown(fd, (uid_t)-1, st.st_gid);
+			(void)fchmod(fd, st.st_mode & 07777);
 		}
 		for (off = 0, w = 0; off < v->len && w >= 0; off += (size_t)(w > 0 ? w : 0))
 			if ((w = write(fd, v->pem + off, v->len - off)) < 0 && errno == EINTR)
@@ -684,6 +708,9 @@ op_rename_tmps(struct dp_op *op, char *err, size_t errlen)
 		free(v->tmp);
 		v->tmp = NULL;
 		v->wrote_file = true;
+		if (v->prev == NULL && hfiles_own(op->d->cfg->state_dir, v->path) < 0)
+			log_warn("%s: recording it in %s/haproxy-files: %s", v->path,
+			    op->d->cfg->state_dir, strerror(errno));
 	}
 	return 0;
 }
@@ -832,7 +859,7 @@ tg_first(const struct dp_target *t)
 
 	if (t->mode == M_REMOVE)
 		return TS_RM_SHOW;
-	if (t->op->d->cfg->crt_list == NULL || (v->had_line && v->prev != NULL))
+	if (t->op->d->list == NULL || (v->had_line && v->prev != NULL))
 		return TS_SET;
 	return TS_NEW;
 }
@@ -1056,7 +1083,7 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 		}
 		if (strstr(reply, "not referenced by the configuration") != NULL &&
 		    !tv->created && !tv->set_refused) {
-			if (op->d->cfg->crt_list == NULL) {
+			if (op->d->list == NULL) {
 				tg_giveup(t, "%s is new to HAProxy and no crt-list is configured: "
 				    "HAProxy serves a new name only from a crt-list (set `crt-list` "
 				    "in hacme's global section)", f);
@@ -1116,7 +1143,7 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 			at = len;
 		if (!runtime_reply_has(reply, at, "Success!", NULL)) {
 			hap_text(text, sizeof(text), reply, at);
-			tg_giveup(t, "add ssl crt-list %s %s: %s", op->d->cfg->crt_list, f, text);
+			tg_giveup(t, "add ssl crt-list %s %s: %s", op->d->list, f, text);
 			return;
 		}
 		tv->added = tv->created;
@@ -1127,7 +1154,7 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 		runtime_parse_cert(reply, len, &c);
 		snprintf(tv->serial, sizeof(tv->serial), "%s", c.serial);
 		if (tg_matches(t, &c) && strcmp(c.status, "Used") != 0 && !tv->add_tried &&
-		    op->d->cfg->crt_list != NULL) {
+		    op->d->list != NULL) {
 			t->step = TS_ADD;	/* a store in no crt-list (a run cut short) */
 			break;
 		}
@@ -1180,12 +1207,12 @@ tg_reply(void *arg, const char *err, const char *reply, size_t len)
 		}
 		tv->known = true;
 		snprintf(tv->serial, sizeof(tv->serial), "%s", c.serial);
-		t->step = op->d->cfg->crt_list != NULL ? TS_RM_DELLIST : TS_RM_DELCERT;
+		t->step = op->d->list != NULL ? TS_RM_DELLIST : TS_RM_DELCERT;
 		break;
 	case TS_RM_DELLIST:
 		if (strstr(reply, "deleted in crtlist") == NULL &&
 		    strstr(reply, "can't be found in crt-list") == NULL) {
-			tg_fail(t, "del ssl crt-list %s %s: %s", op->d->cfg->crt_list, f, text);
+			tg_fail(t, "del ssl crt-list %s %s: %s", op->d->list, f, text);
 			tg_next_variant(t);
 			return;
 		}
@@ -1218,7 +1245,7 @@ tg_go(struct dp_target *t)
 	struct dp_op *op = t->op;
 	struct dp_var *v = &op->var[t->v];
 	char cmd[PATH_MAX * 2 + 64];
-	const char *payload = NULL, *list = op->d->cfg->crt_list;
+	const char *payload = NULL, *list = op->d->list;
 	size_t plen = 0;
 	int rc;
 
@@ -2200,7 +2227,7 @@ deploy_commit_files(struct deploy *d)
 		(void)fsync(dfd);
 		close(dfd);
 	}
-	if (d->cfg->crt_list != NULL && n > 0) {
+	if (d->list != NULL && n > 0) {
 		err[0] = '\0';
 		if ((paths = calloc(n, sizeof(*paths))) == NULL ||
 		    (had = calloc(n, sizeof(*had))) == NULL)
@@ -2361,16 +2388,19 @@ deploy_remove(struct deploy *d, const char *name, deploy_cb *cb, void *arg,
 		paths[i] = op->var[i].path;
 	}
 	/* Off the crt-list first: a reload from now on goes without it. */
-	if (d->cfg->crt_list != NULL &&
+	if (d->list != NULL &&
 	    cl_change(d, paths, op->nvar, true, had, op->fallback, err, errlen) < 0) {
 		errno = EIO;
 		goto fail;
 	}
 	op_run(op, M_REMOVE);
 	/* The files go now: HAProxy keeps what it loaded until told. */
-	for (size_t i = 0; i < op->nvar; i++)
+	for (size_t i = 0; i < op->nvar; i++) {
 		if (unlink(op->var[i].path) < 0 && errno != ENOENT)
 			log_warn("%s: %s: %s", name, op->var[i].path, strerror(errno));
+		else
+			(void)hfiles_disown(d->cfg->state_dir, op->var[i].path);
+	}
 	return 0;
 fail:
 	op_free(op);
@@ -2418,11 +2448,10 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 		d->opts.reload_timeout = DP_RELOAD_TIMEOUT;
 	if (d->opts.reload_settle <= 0)
 		d->opts.reload_settle = DP_RELOAD_SETTLE;
-	if (cfg->cert_dir != NULL)
-		d->cert_dir = strdup(cfg->cert_dir);
-	else if (asprintf(&d->cert_dir, "%s/haproxy", cfg->state_dir) < 0)
-		d->cert_dir = NULL;
-	if (d->cert_dir == NULL || asprintf(&d->list_lock, "%s/crt-list.lock",
+	d->cert_dir = hfiles_cert_dir(cfg);
+	d->list = hfiles_list(cfg, &d->list_dir);
+	if (d->cert_dir == NULL || (cfg->crt_list != NULL && d->list == NULL) ||
+	    asprintf(&d->list_lock, "%s/crt-list.lock",
 	    cfg->state_dir) < 0) {
 		d->list_lock = NULL;
 		set_err(err, errlen, "no memory");
@@ -2439,6 +2468,11 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	if (strpbrk(d->cert_dir, " \t\n#[;") != NULL) {
 		set_err(err, errlen, "cert-dir '%s': a crt-list or HAProxy command cannot hold "
 		    "this path (no blanks, '#', '[' or ';')", d->cert_dir);
+		goto fail;
+	}
+	if (d->list_dir && !hfiles_same_dir(d->cert_dir, d->list)) {
+		set_err(err, errlen, "crt-list %s is a directory: HAProxy adds only files inside "
+		    "it, so cert-dir must be that directory (remove the cert-dir line)", d->list);
 		goto fail;
 	}
 	if (cfg->crt_list != NULL && strpbrk(cfg->crt_list, " \t\n;") != NULL) {
@@ -2504,6 +2538,7 @@ deploy_free(struct deploy *d)
 	free(d->listings);
 	free(d->checks);
 	free(d->cert_dir);
+	free(d->list);
 	free(d->list_lock);
 	free(d);
 }

@@ -22,6 +22,7 @@
 #include "acme/crypto.h"
 #include "acme/deploy.h"
 #include "acme/http.h"
+#include "acme/import.h"
 #include "acme/jws.h"
 #include "acme/proto.h"
 #include "acme/store.h"
@@ -57,6 +58,8 @@ static const char usage_text[] =
     "  remove NAME                  take a certificate out of HAProxy and off disk\n"
     "  status [--json]\n"
     "  account {show|rollover|deactivate} [CA]\n"
+    "  import certbot [--config-dir DIR]  take over certbot's certificates, no new order\n"
+    "  help                         this text\n"
     "NAME is a `cert` section, or a domain name (a one-name certificate).\n"
     "See hacme(8) and hacme.conf(5).\n"
     "-c FILE: the configuration (default " DEFAULT_CONFIG "); -v: debug log; -q: warnings only\n";
@@ -1003,6 +1006,8 @@ main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
+	if (strcmp(verb, "import") == 0)	/* writes the config: loads it itself */
+		return import_main(cfgpath, argc - i, argv + i, verb_deploy);
 	if (load_config(&cfg, cfgpath) < 0) {
 		config_free(&cfg);
 		return EXIT_USAGE;

@@ -15,6 +15,7 @@
 #include <ev.h>
 
 #include "acme/config.h"
+#include "acme/hfiles.h"
 #include "acme/proto.h"
 #include "acme/runtime.h"
 #include "acme/schedule.h"
@@ -668,10 +669,7 @@ status_report(struct config *cfg, bool json, FILE *out, time_t now, double timeo
 		log_err("%s", err);
 		goto out;
 	}
-	if (cfg->cert_dir != NULL)
-		s.cert_dir = strdup(cfg->cert_dir);
-	else if (asprintf(&s.cert_dir, "%s/haproxy", cfg->state_dir) < 0)
-		s.cert_dir = NULL;
+	s.cert_dir = hfiles_cert_dir(cfg);
 	if (s.cert_dir == NULL) {
 		log_err("status: out of memory");
 		goto out;
