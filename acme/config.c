@@ -301,21 +301,38 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Copies s into buf (SHOW_BYTES), cut at a UTF-8 boundary with "...". */
+/* Copies s into buf (SHOW_BYTES) with control characters as \xNN (a
+ * message stays one line, whatever a file or command line holds), cut at
+ * a UTF-8 boundary with "...". */
 static const char *
 show_n(char *buf, size_t cap, const char *s)
 {
-	size_t n = strlen(s);
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, i = 0;
 
-	if (n < cap) {
-		memcpy(buf, s, n + 1);
-		return buf;
+	for (; s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t need = c < 0x20 || c == 0x7f ? 4 : 1;
+		if (o + need + 4 > cap) {	/* room for "..." and NUL */
+			if ((c & 0xc0) == 0x80) {	/* inside a UTF-8 sequence: drop its start */
+				while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
+					o--;
+				if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
+					o--;
+			}
+			memcpy(buf + o, "...", 4);
+			return buf;
+		}
+		if (need == 1) {
+			buf[o++] = (char)c;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		}
 	}
-	n = cap - 4;
-	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-		n--;
-	memcpy(buf, s, n);
-	memcpy(buf + n, "...", 4);
+	buf[o] = '\0';
 	return buf;
 }
 

@@ -905,7 +905,7 @@ verb_remove(struct config *cfg, int argc, char **argv)
 {
 	struct worker w = { 0 };
 	struct rm_ctx x = { 0 };
-	char err[DEPLOY_ERR_MAX];
+	char err[DEPLOY_ERR_MAX], esc[200];
 	struct deploy *d = NULL;
 	const char *name;
 
@@ -915,7 +915,8 @@ verb_remove(struct config *cfg, int argc, char **argv)
 	}
 	name = argv[0];
 	if (!config_cert_name_valid(name, NULL, 0)) {
-		fprintf(stderr, "hacme: remove: '%s' is not a certificate name\n", name);
+		fprintf(stderr, "hacme: remove: '%s' is not a certificate name\n",
+		    log_escape(esc, sizeof esc, name, strlen(name)));
 		return EXIT_USAGE;
 	}
 	if (worker_init(&w, cfg, ev_default_loop(0), true) < 0) {
@@ -975,6 +976,7 @@ main(int argc, char **argv)
 	const char *cfgpath = DEFAULT_CONFIG;
 	enum log_level level = LOG_LVL_INFO;
 	struct config cfg = { 0 };
+	char esc[200];		/* a command-line word echoed in an error */
 	int i, rc;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -992,7 +994,8 @@ main(int argc, char **argv)
 			fputs(usage_text, stdout);
 			return 0;
 		} else {
-			fprintf(stderr, "hacme: unknown option '%s'\n%s", argv[i], usage_text);
+			fprintf(stderr, "hacme: unknown option '%s'\n%s",
+			    log_escape(esc, sizeof esc, argv[i], strlen(argv[i])), usage_text);
 			return EXIT_USAGE;
 		}
 	}
@@ -1034,7 +1037,8 @@ main(int argc, char **argv)
 				break;
 		}
 		if (i < argc && argv[i][0] == '-') {
-			fprintf(stderr, "hacme: %s: unknown option '%s'\n", verb, argv[i]);
+			fprintf(stderr, "hacme: %s: unknown option '%s'\n", verb,
+			    log_escape(esc, sizeof esc, argv[i], strlen(argv[i])));
 			rc = EXIT_USAGE;
 		} else if (!renew && i == argc) {
 			fprintf(stderr, "hacme: usage: issue [--no-preflight] [--allow-worse] NAME...\n");
@@ -1064,7 +1068,8 @@ main(int argc, char **argv)
 			rc = status_main(&cfg, json, stdout);
 		}
 	} else {
-		fprintf(stderr, "hacme: unknown verb '%s'\n%s", verb, usage_text);
+		fprintf(stderr, "hacme: unknown verb '%s'\n%s",
+		    log_escape(esc, sizeof esc, verb, strlen(verb)), usage_text);
 		rc = EXIT_USAGE;
 	}
 	config_free(&cfg);

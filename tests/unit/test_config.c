@@ -609,6 +609,29 @@ test_cert(void)
 }
 
 static void
+test_escaped(void)
+{
+	char big[400];
+
+	/* a control character in a value echoed by an error */
+	fails(CA "cert a.example\n  profile \"x\ty\"\n", 4, "'x\\x09y'",
+	    "a tab in a quoted value is echoed as \\x09");
+	fails(CA "cert a.example\n  key \"ecdsa\x1b[2J\"\n", 4, "control character 0x1b",
+	    "ESC in a line: refused, not echoed");
+	/* a long UTF-8 value is cut at a character boundary */
+	memset(big, 0, sizeof big);
+	strcpy(big, CA "cert a.example\n  key ");
+	for (size_t n = strlen(big); n + 3 < 300; n += 2)
+		memcpy(big + n, "\xc3\xa9", 2);
+	strcat(big, "\n");
+	fails(big, 4, "...'", "a long UTF-8 value is cut");
+	{
+		const char *q = strstr(err, "...'");
+		ok(q != NULL && ((unsigned char)q[-1] == 0xa9), "cut after a whole character");
+	}
+}
+
+static void
 test_for_name(void)
 {
 	const struct config_cert *a, *b;
@@ -635,6 +658,13 @@ test_for_name(void)
 	ok(config_cert_for_name(&cfg, "nodots", e, sizeof(e)) == NULL &&
 	    strstr(e, "no cert section of that name") != NULL, "a word is no domain");
 	ok(config_cert_for_name(&cfg, "", e, sizeof(e)) == NULL, "empty name");
+	/* a name echoed in an error is escaped: the error stays one line */
+	ok(config_cert_for_name(&cfg, "foo\nbar\x1b[31m.example", e, sizeof(e)) == NULL &&
+	    strchr(e, '\n') == NULL && strchr(e, '\x1b') == NULL &&
+	    strstr(e, "'foo\\x0abar\\x1b[31m.example'") != NULL,
+	    "a newline and ESC in a command-line name are escaped: %s", e);
+	ok(config_cert_for_name(&cfg, "a\r\x7f.example", e, sizeof(e)) == NULL &&
+	    strstr(e, "'a\\x0d\\x7f.example'") != NULL, "CR and DEL escaped: %s", e);
 	is_int(cfg.nimplicit, 1, "one implicit cert kept");
 	is_int(cfg.ncerts, 1, "implicit certs are not in certs");
 
@@ -889,6 +919,7 @@ main(void)
 	test_ca();
 	test_cert();
 	test_for_name();
+	test_escaped();
 	test_name_valid();
 	test_cert_name_rule();
 	test_same_file();
