@@ -55,6 +55,8 @@
 #define CHILD_BACKOFF_MAX 30.0
 #define CHILD_STABLE 60.0	/* a child that lived this long resets the backoff */
 #define STOP_GRACE 3.0		/* seconds to flush DELs to external agents */
+#define NAMES_RETRY_MAX 5.0	/* seconds between tries of a name that does not resolve */
+#define NAMES_LOG_EVERY 60.0	/* and between two messages about it */
 #define SCHED_FILE_MAX (16 * 1024 * 1024)
 
 struct run;
@@ -122,10 +124,11 @@ struct run {
 	struct deploy *deploy;
 	int run_lock;
 	unsigned running;
-	bool stopping;
+	bool stopping, failed;
 	ev_signal sighup, sigterm, sigint;
 	ev_child childw;
-	ev_timer child_restart, check, stop_timer;
+	ev_timer child_restart, check, stop_timer, names;
+	double names_retry, names_logged;
 	double child_backoff, child_started;
 	unsigned long child_restarts;
 	uint64_t rnd_state;
@@ -1203,6 +1206,58 @@ run_setup(struct run *r)
 	return 0;
 }
 
+/* The first tcp address of the config (agent, tls-check, runtime-api) whose
+ * host name does not resolve, with the reason in err; NULL when all do. */
+static const char *
+run_unresolved(const struct config *cfg, char *err, size_t errlen)
+{
+	const struct { char **v; size_t n; } lists[] = {
+		{ cfg->agents, cfg->nagents },
+		{ cfg->tls_checks, cfg->ntls_checks },
+		{ cfg->runtime_apis, cfg->nruntime_apis },
+	};
+	struct addr a;
+
+	for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++)
+		for (size_t i = 0; i < lists[l].n; i++)
+			if (addr_parse(&a, lists[l].v[i], err, errlen) < 0)
+				return lists[l].v[i];
+	return NULL;
+}
+
+/* In a container stack a name exists once its container runs: wait until
+ * every name of the config resolves, then set up (the config was checked,
+ * so what addr_parse refuses now is a name it cannot resolve yet). */
+static void
+names_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)revents;
+	struct run *r = t->data;
+	char err[256];
+
+	if (run_unresolved(r->cfg, err, sizeof err) != NULL) {
+		if (r->names_logged == 0 || ev_now(loop) - r->names_logged >= NAMES_LOG_EVERY) {
+			log_warn("%s: waiting for it to resolve (retrying every %g s at most)",
+			    err, NAMES_RETRY_MAX);
+			r->names_logged = ev_now(loop);
+		}
+		r->names_retry = r->names_retry * 2 > NAMES_RETRY_MAX ? NAMES_RETRY_MAX :
+		    r->names_retry * 2;
+		ev_timer_set(t, r->names_retry, 0.);
+		ev_timer_start(loop, t);
+		return;
+	}
+	if (r->names_logged != 0)
+		log_notice("every name of the configuration resolves: starting");
+	ev_now_update(loop);	/* the lookups blocked: timers set up now start from now */
+	if (run_setup(r) < 0) {
+		r->failed = true;
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	ev_timer_start(loop, &r->check);
+}
+
 static void
 sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -1261,7 +1316,8 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	r->be->cfg = nc;
 	config_free(old);
 	free(old);
-	if (run_setup(r) < 0)
+	/* still waiting for names: names_cb sets up with the new config */
+	if (!ev_is_active(&r->names) && run_setup(r) < 0)
 		log_err("SIGHUP: could not apply the new configuration");
 	for (size_t i = 0; i < ngone; i++) {
 		if (gone[i] != NULL && r->deploy != NULL &&
@@ -1369,11 +1425,12 @@ run_main(struct config *cfg, const char *cfgpath)
 	ev_signal_start(loop, &r->sighup);
 	ev_signal_start(loop, &r->sigterm);
 	ev_signal_start(loop, &r->sigint);
-	if (run_setup(r) < 0)
-		goto out;
-	ev_timer_start(loop, &r->check);
+	r->names_retry = 0.25;
+	ev_timer_init(&r->names, names_cb, 0., 0.);
+	r->names.data = r;
+	ev_timer_start(loop, &r->names);
 	ev_run(loop, 0);
-	rc = 0;
+	rc = r->failed ? 1 : 0;
 out:
 	rcerts_free(r);
 	solver_free(r->solver);
