@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <ev.h>
 
+#include "acme/checks.h"
 #include "acme/crypto.h"
 #include "acme/http.h"
 #include "acme/jws.h"
@@ -881,6 +882,9 @@ struct acme_order {
 	struct crypto_key *reuse_key;
 	char *profile, *replaces, *preferred_chain;
 	struct solver **solvers;	/* borrowed, one per name */
+	struct checks *checks;		/* borrowed: before newOrder */
+	const struct config *checks_cfg;
+	bool checked;
 	bool preflight;
 	double poll_max, timeout;
 
@@ -966,6 +970,7 @@ order_stop(struct acme_order *o)
 	}
 	ev_timer_stop(o->a->loop, &o->poll);
 	ev_timer_stop(o->a->loop, &o->deadline);
+	checks_cancel(o->checks, o);
 	if (o->req != NULL) {
 		req_free(o->req);
 		o->req = NULL;
@@ -1880,6 +1885,18 @@ download_done(void *arg, const struct acme_resp *r)
 /* -- driver -- */
 
 static void
+order_checked(void *arg, const struct checks_report *rep)
+{
+	struct acme_order *o = arg;
+
+	o->checked = true;
+	if (rep->error != NULL)
+		order_failf(o, ACME_FAIL_LOCAL, "%s: not ordered: %s", order_name(o), rep->error);
+	else
+		order_next(o);
+}
+
+static void
 order_next(struct acme_order *o)
 {
 	char *payload;
@@ -1890,6 +1907,13 @@ order_next(struct acme_order *o)
 	}
 	switch (o->phase) {
 	case PH_NEW:
+		if (o->checks != NULL && !o->checked) {
+			/* never spend an order that could not be stored and served */
+			if (checks_run(o->checks, o->checks_cfg, order_checked, o) < 0)
+				order_failf(o, ACME_FAIL_LOCAL, "%s: %s", order_name(o),
+				    strerror(errno));
+			break;
+		}
 		payload = proto_new_order_json((const char *const *)o->names, o->nnames,
 		    o->profile, o->replaces);
 		if (payload == NULL ||
@@ -2015,6 +2039,8 @@ acme_order(struct acme *a, const struct acme_order_req *req,
 	o->replaces = xstrdup(req->replaces);
 	o->preferred_chain = xstrdup(req->preferred_chain);
 	o->preflight = req->preflight;
+	o->checks = req->checks;
+	o->checks_cfg = req->checks_cfg;
 	o->poll_max = req->poll_max > 0 ? req->poll_max : POLL_MAX_DEFAULT;
 	o->timeout = req->timeout > 0 ? req->timeout : ORDER_TIMEOUT_DEFAULT;
 	o->retry_after = -1;

@@ -27,6 +27,8 @@ struct http_client;
 struct solver;
 struct crypto_key;
 struct proto_directory;
+struct checks;
+struct config;
 struct acme;
 struct acme_order;
 
@@ -92,6 +94,9 @@ struct acme_order_req {
 	struct solver *solver;
 	struct solver *const *solvers;
 	bool preflight;			/* ask the solvers' pre-flight first */
+	/* before newOrder: could the result be stored and served (checks.h)? */
+	struct checks *checks;		/* NULL: not checked */
+	const struct config *checks_cfg;	/* what checks_run gets */
 	double poll_max;		/* longest poll interval, seconds; 0: 10 */
 	double timeout;			/* give up after this, seconds; 0: 600 */
 };

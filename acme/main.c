@@ -18,6 +18,7 @@
 
 #include "acme/acme.h"
 #include "acme/agentctl.h"
+#include "acme/checks.h"
 #include "acme/config.h"
 #include "acme/crypto.h"
 #include "acme/deploy.h"
@@ -47,7 +48,8 @@ static const char usage_text[] =
     "usage: hacme [-c FILE] [-v|-q] VERB [ARGS]\n"
     "       hacme {-h|--help|help} | {-V|--version}\n"
     "  run                          keep every certificate valid (daemon)\n"
-    "  check [--offline]            validate the configuration\n"
+    "  check [--offline]            validate the configuration, then what deploys\n"
+    "                               (dirs, crt-list, HAProxy runtime API) unless --offline\n"
     "  issue [--no-preflight] [--allow-worse] NAME...  obtain what is missing, deploy\n"
     "  renew [--force] [--no-preflight] [--allow-worse] [NAME...]  renew what is due\n"
     "                               (or all, forced); --allow-worse: store a certificate\n"
@@ -238,6 +240,8 @@ job_start(struct job *j)
 		.solver = w->w.http01,
 		.preflight = c->preflight && !w->no_preflight,
 		.timeout = w->w.cfg->order_timeout,
+		.checks = w->w.checks,
+		.checks_cfg = w->w.cfg,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 
@@ -956,10 +960,42 @@ out:
 
 /* ---- check ---- */
 
+struct check_ctx {
+	struct ev_loop *loop;
+	int rc;
+};
+
+static void
+check_done(void *arg, const struct checks_report *rep)
+{
+	struct check_ctx *x = arg;
+	size_t failed = 0;
+
+	for (size_t i = 0; i < rep->n; i++) {
+		const struct checks_finding *f = &rep->findings[i];
+		if (f->level == CHECKS_FAIL) {
+			fprintf(stderr, "hacme: %s\n", f->text);
+			failed++;
+		} else {
+			printf("  %s %s\n", f->level == CHECKS_OK ? "ok  " : "warn", f->text);
+		}
+	}
+	if (rep->error != NULL && failed == 0)
+		fprintf(stderr, "hacme: %s\n", rep->error);
+	if (rep->error != NULL) {
+		fprintf(stderr, "hacme: %zu live check%s failed: nothing would be ordered "
+		    "(`hacme check --offline` checks the file alone)\n", failed > 0 ? failed : 1,
+		    failed == 1 ? "" : "s");
+		x->rc = EXIT_USAGE;
+	}
+	ev_break(x->loop, EVBREAK_ONE);
+}
+
 static int
 verb_check(struct config *cfg, bool offline)
 {
-	(void)offline;
+	struct check_ctx x = { .loop = ev_default_loop(0) };
+	struct checks *k;
 	size_t names = 0;
 
 	for (size_t i = 0; i < cfg->ncerts; i++)
@@ -967,7 +1003,17 @@ verb_check(struct config *cfg, bool offline)
 	printf("%s: configuration OK (%zu ca, %zu cert, %zu names, %zu runtime-api, %s)\n",
 	    cfg->file, cfg->ncas, cfg->ncerts, names, cfg->nruntime_apis,
 	    cfg->nagents > 0 ? "external agents" : "local agent");
-	return 0;
+	if (offline)
+		return 0;
+	fflush(stdout);
+	if ((k = checks_new(x.loop, NULL)) == NULL || checks_run(k, cfg, check_done, &x) < 0) {
+		fprintf(stderr, "hacme: live checks: %s\n", strerror(errno));
+		checks_free(k);
+		return EXIT_USAGE;
+	}
+	ev_run(x.loop, 0);
+	checks_free(k);
+	return x.rc;
 }
 
 int

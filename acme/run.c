@@ -521,6 +521,8 @@ rc_order(struct rcert *c)
 		.solver = r->solver != NULL ? r->solver : r->w.http01,
 		.preflight = c->cert->preflight,
 		.timeout = r->cfg->order_timeout,
+		.checks = r->w.checks,
+		.checks_cfg = r->cfg,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
 

@@ -16,6 +16,7 @@
 #include <ev.h>
 
 #include "acme/agentctl.h"
+#include "acme/checks.h"
 #include "acme/config.h"
 #include "acme/crypto.h"
 #include "acme/http.h"
@@ -393,7 +394,8 @@ worker_init(struct worker *w, struct config *cfg, struct ev_loop *loop, bool wai
 	    (w->hacme_spoa = find_hacme_spoa()) == NULL)
 		return -1;
 	snprintf(w->child_sock, PATH_MAX + 16, "%s/agent.sock", cfg->state_dir);
-	if ((w->cas = calloc(cfg->ncas + 1, sizeof *w->cas)) == NULL)
+	if ((w->cas = calloc(cfg->ncas + 1, sizeof *w->cas)) == NULL ||
+	    (w->checks = checks_new(loop, NULL)) == NULL)
 		return -1;
 	w->ncas = cfg->ncas;
 	for (size_t i = 0; i < cfg->ncas; i++) {
@@ -419,6 +421,8 @@ worker_fini(struct worker *w)
 	free(w->cas);
 	w->cas = NULL;
 	w->ncas = 0;
+	checks_free(w->checks);	/* after the orders that waited on it */
+	w->checks = NULL;
 	worker_child_stop(w);
 	if (w->st.dir != NULL)
 		store_close(&w->st);
