@@ -1,5 +1,6 @@
 /* addr.c - address parsing and sockets. */
 #include "common/addr.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +15,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* The value is echoed escaped: the reason stays one line. */
 static int
 addr_err(char *err, size_t errlen, const char *fmt, const char *s)
 {
-	snprintf(err, errlen, fmt, s);
+	char esc[160];
+
+	snprintf(err, errlen, fmt, log_escape(esc, sizeof(esc), s, strlen(s)));
 	return -1;
 }
 
@@ -81,7 +85,11 @@ addr_inet(struct addr *a, int family, const char *hostport, const char *s,
 	hints.ai_socktype = SOCK_STREAM;
 	rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0 || res == NULL) {
-		snprintf(err, errlen, "'%s': cannot resolve '%s': %s", s, host,
+		char esc[160], hesc[160];
+
+		snprintf(err, errlen, "'%s': cannot resolve '%s': %s",
+		    log_escape(esc, sizeof(esc), s, strlen(s)),
+		    log_escape(hesc, sizeof(hesc), host, strlen(host)),
 		    rc ? gai_strerror(rc) : "no address");
 		return -1;
 	}

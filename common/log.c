@@ -159,6 +159,80 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Causes with lines suppressed, for log_limit_tick(). */
+static struct log_limit *log_limit_queue;
+
+static uint64_t
+log_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+log_limit_summary(struct log_limit *l)
+{
+	if (l->suppressed > 0)
+		log_msg(l->lvl, "%llu similar messages suppressed: %s",
+		    (unsigned long long)l->suppressed, l->cause);
+	l->suppressed = 0;
+	l->passed = 0;
+	l->window_end_ms = 0;
+}
+
+bool
+log_limit_pass_at(struct log_limit *l, enum log_level lvl, uint64_t now_ms)
+{
+	if (l->window_end_ms != 0 && now_ms >= l->window_end_ms)
+		log_limit_summary(l);
+	if (l->window_end_ms == 0)
+		l->window_end_ms = now_ms + LOG_LIMIT_WINDOW_MS;
+	l->lvl = lvl;
+	if (l->passed < LOG_LIMIT_BURST) {
+		l->passed++;
+		return true;
+	}
+	if (l->suppressed++ == 0 && !l->queued) {
+		l->queued = true;
+		l->next = log_limit_queue;
+		log_limit_queue = l;
+	}
+	return false;
+}
+
+bool
+log_limit_pass(struct log_limit *l, enum log_level lvl)
+{
+	return log_limit_pass_at(l, lvl, log_mono_ms());
+}
+
+bool
+log_limit_tick_at(uint64_t now_ms)
+{
+	struct log_limit **pp = &log_limit_queue, *l;
+
+	while ((l = *pp) != NULL) {
+		if (l->suppressed > 0 && now_ms >= l->window_end_ms)
+			log_limit_summary(l);
+		if (l->suppressed == 0) {
+			l->queued = false;
+			*pp = l->next;
+			l->next = NULL;
+		} else {
+			pp = &l->next;
+		}
+	}
+	return log_limit_queue != NULL;
+}
+
+bool
+log_limit_tick(void)
+{
+	return log_limit_queue != NULL && log_limit_tick_at(log_mono_ms());
+}
+
 char *
 log_escape(char *dst, size_t dstlen, const void *src, size_t len)
 {

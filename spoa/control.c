@@ -65,7 +65,7 @@ static int
 control_stats(struct tokens *t, const struct control_stats *st,
     uint64_t now_ms, struct buf *out)
 {
-	char b[512];
+	char b[1024];
 	int n;
 
 	tokens_sweep(t, now_ms);
@@ -79,11 +79,17 @@ control_stats(struct tokens *t, const struct control_stats *st,
 	    "misses %" PRIu64 "\n"
 	    "invalid %" PRIu64 "\n"
 	    "protocol_errors %" PRIu64 "\n"
+	    "closed_max_connections %" PRIu64 "\n"
+	    "closed_hello_timeout %" PRIu64 "\n"
+	    "closed_idle_timeout %" PRIu64 "\n"
+	    "closed_buffer_memory %" PRIu64 "\n"
+	    "buffer_bytes %" PRIu64 "\n"
 	    "END\n",
 	    tokens_count(t), tokens_max(t),
 	    st->connections_total, st->connections_active,
 	    st->spop.notifies, st->hits, st->misses, st->invalid,
-	    st->spop.protocol_errors);
+	    st->spop.protocol_errors, st->closed_cap, st->closed_hello,
+	    st->closed_idle, st->closed_budget, st->buffer_bytes);
 	return buf_append(out, b, (size_t)n);
 }
 

@@ -30,6 +30,11 @@ struct control_stats {
 	uint64_t misses;		/* valid token, not pending (or other host) */
 	uint64_t invalid;		/* path or token malformed */
 	struct spop_session_stats spop;	/* notifies, protocol_errors */
+	uint64_t closed_cap;		/* closed at --max-connections */
+	uint64_t closed_hello;		/* no HELLO in time */
+	uint64_t closed_idle;		/* no whole frame in time */
+	uint64_t closed_budget;		/* closed over --max-buffer-memory */
+	uint64_t buffer_bytes;		/* SPOP buffers held now */
 };
 
 enum control_rc {

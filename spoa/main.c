@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -35,41 +36,74 @@
 
 #define SPOA_BACKLOG		1024
 #define SPOA_IDLE_DEFAULT	600.0	/* s; HAProxy's own `timeout idle` comes first */
+#define SPOA_HELLO_DEFAULT	10.0	/* s; HAProxy's `timeout hello` is 2 s in ours */
+#define SPOA_MAX_CONNS_DEFAULT	1000	/* HAProxy opens at most the server's maxconn (64) */
+#define SPOA_FD_RESERVE		(SPOA_CTL_MAX_CONNS + 64)	/* fds kept for all but SPOP */
+#define SPOA_BUFMEM_DEFAULT	32	/* MiB of SPOP buffers, all connections */
 #define SPOA_ACCEPT_PAUSE	0.1	/* s without accepting after EMFILE */
 #define SPOA_STOP_GRACE		1.0	/* s to write the AGENT-DISCONNECTs */
-#define SPOA_CTL_MAX_CONNS	64
+#define SPOA_CTL_MAX_CONNS	256
+#define SPOA_CTL_IDLE_DEFAULT	120.0	/* s; hacme's worker PINGs every 30 s */
+#define SPOA_LOG_TICK		1.0	/* s between checks for suppressed-lines summaries */
 #define SPOA_CTL_IN_MAX		(4 * CTL_LINE_MAX)
 #define SPOA_CTL_OUT_HIGH	(64 * 1024)
 #define SPOA_LIST_LINE_MAX	(TOKEN_MAX + KEYAUTH_MAX + TOKENS_HOST_MAX + 16)
 #define SPOA_CHALLENGE_PREFIX	"/.well-known/acme-challenge/"
 
-/* Intrusive doubly-linked lists of connections (for shutdown). */
-#define SPOA_LIST_INSERT(head, x) do {				\
+/* Intrusive doubly-linked lists of connections, most recently active
+ * first: the tail is what goes when a cap is reached. */
+#define SPOA_LIST_INSERT(head, tail, x) do {			\
 	(x)->prev = NULL;					\
 	(x)->next = (head);					\
 	if ((head) != NULL)					\
 		(head)->prev = (x);				\
+	else							\
+		(tail) = (x);					\
 	(head) = (x);						\
 } while (0)
-#define SPOA_LIST_REMOVE(head, x) do {				\
+#define SPOA_LIST_REMOVE(head, tail, x) do {			\
 	if ((x)->prev != NULL)					\
 		(x)->prev->next = (x)->next;			\
 	else							\
 		(head) = (x)->next;				\
 	if ((x)->next != NULL)					\
 		(x)->next->prev = (x)->prev;			\
+	else							\
+		(tail) = (x)->prev;				\
 } while (0)
+#define SPOA_LIST_TOUCH(head, tail, x) do {			\
+	if ((head) != (x)) {					\
+		SPOA_LIST_REMOVE(head, tail, x);		\
+		SPOA_LIST_INSERT(head, tail, x);		\
+	}							\
+} while (0)
+
+/* Lines a peer can cause at will are rate-limited per cause. */
+static struct log_limit spoa_lim_fit = LOG_LIMIT_INIT("challenge answers that did not fit the ACK");
+static struct log_limit spoa_lim_accept = LOG_LIMIT_INIT("accept errors");
+static struct log_limit spoa_lim_nomem = LOG_LIMIT_INIT("out of memory for a connection");
+static struct log_limit spoa_lim_cap = LOG_LIMIT_INIT("SPOP connections closed at --max-connections");
+static struct log_limit spoa_lim_budget = LOG_LIMIT_INIT("SPOP connections closed over --max-buffer-memory");
+static struct log_limit spoa_lim_deadline = LOG_LIMIT_INIT("SPOP connections closed at a deadline");
+static struct log_limit spoa_lim_ctl = LOG_LIMIT_INIT("control connections closed");
+static struct log_limit spoa_lim_extra = LOG_LIMIT_INIT("challenge lines of extra messages in one NOTIFY");
+static struct log_limit spoa_lim_io = LOG_LIMIT_INIT("SPOP read errors");
 
 struct spoa;
 
 /* One SPOP connection from HAProxy. */
 struct spoa_conn {
 	ev_io io;
-	ev_timer idle;
+	/* The HELLO deadline, then the idle one; only a whole frame restarts
+	 * it, so a peer trickling bytes cannot hold the connection open. */
+	ev_timer deadline;
 	int fd;
 	int events;		/* what io watches now */
+	bool ready;		/* HELLO done: the deadline is the idle one */
 	struct spoa *agent;
 	struct spoa_conn *prev, *next;
+	uint64_t seq;		/* accept order: newer is larger */
+	size_t held;		/* in.cap + out.cap, counted in agent->held */
 	struct buf in, out;
 	struct spop_session sess;
 };
@@ -77,6 +111,7 @@ struct spoa_conn {
 /* One control connection (the worker, or an operator with socat). */
 struct spoa_ctl {
 	ev_io io;
+	ev_timer idle;		/* restarted by whole lines only */
 	int fd;
 	int events;
 	bool closing;		/* no more requests: write, then close */
@@ -91,15 +126,21 @@ struct spoa {
 	struct tokens *tokens;
 	struct control_stats stats;
 	uint32_t max_frame;
-	double idle_timeout;
+	double idle_timeout, hello_timeout, ctl_idle_timeout;
 	size_t ctl_out_max;
+	size_t max_conns;	/* SPOP connections at most */
+	size_t nconns;
+	size_t bufmem_max;	/* bytes of SPOP buffers, all connections */
+	size_t held;		/* bytes of SPOP buffers now */
+	uint64_t seq;
 	ev_io spop_lio, ctl_lio;
 	ev_timer spop_pause, ctl_pause;
 	ev_signal sigterm, sigint;
 	ev_prepare flush;
 	ev_timer stop_timer;
-	struct spoa_conn *conns;
-	struct spoa_ctl *ctls;
+	ev_timer log_tick;	/* summaries of suppressed lines */
+	struct spoa_conn *conns, *conns_tail;
+	struct spoa_ctl *ctls, *ctls_tail;
 	size_t nctls;
 	bool stopping;
 	struct addr listen_addr, ctl_addr;
@@ -252,6 +293,34 @@ spoa_is_str(const struct spop_data *d)
 	return d != NULL && (d->type == SPOP_T_STRING || d->type == SPOP_T_BINARY);
 }
 
+/* Why an answer found no room in its ACK, named for the one who can fix
+ * it: a NOTIFY that packs many messages fills the ACK with earlier answers
+ * (HAProxy never does that); an answer alone too large for the negotiated
+ * frame needs a larger frame on both sides. */
+static void
+spoa_no_fit(struct spoa *a, const struct spop_message *msg,
+    const struct spop_ack *ack, size_t kalen)
+{
+	unsigned done = spop_ack_actions(ack);
+	uint32_t fmax = spop_ack_frame_max(ack);
+
+	if (done > 0)
+		log_warn_rl(&spoa_lim_fit, "challenge not answered: the ACK of a "
+		    "NOTIFY is full (%u answers of its earlier messages fill the "
+		    "%" PRIu32 "-byte frame; this was message %u): the peer packs "
+		    "many messages into one NOTIFY, which HAProxy never does",
+		    done, fmax, msg->index + 1);
+	else if (fmax < a->max_frame)
+		log_warn_rl(&spoa_lim_fit, "challenge not answered: a %zu-byte key "
+		    "authorization does not fit the %" PRIu32 "-byte frame HAProxy "
+		    "negotiated (ours is %" PRIu32 "): raise HAProxy's tune.bufsize",
+		    kalen, fmax, a->max_frame);
+	else
+		log_warn_rl(&spoa_lim_fit, "challenge not answered: a %zu-byte key "
+		    "authorization does not fit the %" PRIu32 "-byte frame: raise "
+		    "--max-frame-size (and HAProxy's tune.bufsize)", kalen, fmax);
+}
+
 static void
 spoa_on_message(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
 {
@@ -293,11 +362,9 @@ spoa_on_message(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
 	    reqhost_len, spoa_now_ms(), &ka, &kalen)) == TOKENS_HIT) {
 		if (spop_ack_set_var_str(ack, SPOP_SCOPE_TXN, "keyauth", 7,
 		    (const uint8_t *)ka, kalen) < 0) {
-			log_warn("challenge answer does not fit in a %" PRIu32
-			    "-byte frame: raise --max-frame-size and HAProxy's tune.bufsize",
-			    a->max_frame);
+			spoa_no_fit(a, msg, ack, kalen);
 			a->stats.misses++;
-			verdict = "miss (frame too small)";
+			verdict = "miss (no room in the ACK)";
 		} else {
 			a->stats.hits++;
 			verdict = "hit";
@@ -307,6 +374,10 @@ spoa_on_message(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
 		verdict = m == TOKENS_WRONG_HOST ? "miss (other host)" : "miss";
 	}
 	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	/* HAProxy sends one message per request: more in one NOTIFY come
+	 * from a peer that is not HAProxy, and are not each worth a line. */
+	if (msg->index > 0 && !log_limit_pass(&spoa_lim_extra, LOG_LVL_INFO))
 		return;
 	if (tok != NULL)
 		log_escape(tokbuf, sizeof(tokbuf), tok, toklen < 8 ? toklen : 8);
@@ -336,11 +407,13 @@ spoa_conn_free(struct spoa_conn *c)
 	struct spoa *a = c->agent;
 
 	ev_io_stop(a->loop, &c->io);
-	ev_timer_stop(a->loop, &c->idle);
+	ev_timer_stop(a->loop, &c->deadline);
 	close(c->fd);
 	buf_fini(&c->in);
 	buf_fini(&c->out);
-	SPOA_LIST_REMOVE(a->conns, c);
+	a->held -= c->held;
+	SPOA_LIST_REMOVE(a->conns, a->conns_tail, c);
+	a->nconns--;
 	a->stats.connections_active--;
 	free(c);
 	if (a->stopping && a->conns == NULL)
@@ -348,16 +421,20 @@ spoa_conn_free(struct spoa_conn *c)
 }
 
 /* Feeds what was read to the session and writes its replies, until it
- * needs more bytes or the socket is full. -1: close the connection now. */
+ * needs more bytes or the socket is full. -1: close the connection now.
+ * *frames: whether any whole frame was taken. */
 static int
-spoa_conn_pump(struct spoa_conn *c)
+spoa_conn_pump(struct spoa_conn *c, bool *frames)
 {
 	size_t used, had_out;
 
+	*frames = false;
 	for (;;) {
 		had_out = c->out.len;
 		used = spop_session_feed(&c->sess, c->in.p, c->in.len, &c->out);
 		buf_consume(&c->in, used);
+		if (used > 0)
+			*frames = true;
 		if (spoa_write(c->fd, &c->out) < 0)
 			return -1;
 		if (spop_session_closing(&c->sess))
@@ -374,6 +451,7 @@ spoa_conn_pump(struct spoa_conn *c)
 static void
 spoa_conn_update(struct spoa_conn *c)
 {
+	struct spoa *a = c->agent;
 	int want = 0;
 
 	if (!spop_session_closing(&c->sess) && c->in.len < c->in.max)
@@ -382,39 +460,91 @@ spoa_conn_update(struct spoa_conn *c)
 		want |= EV_WRITE;
 	spoa_buf_trim(&c->in);
 	spoa_buf_trim(&c->out);
-	spoa_io_want(c->agent->loop, &c->io, &c->events, c->fd, want);
+	a->held -= c->held;
+	c->held = c->in.cap + c->out.cap;
+	a->held += c->held;
+	spoa_io_want(a->loop, &c->io, &c->events, c->fd, want);
+}
+
+/* Over the buffer budget: closes the greediest connections (the newest of
+ * equals) until a quarter of the budget is free again. A peer that sends
+ * without reading holds the most; HAProxy's connections hold almost nothing
+ * between two events. The control socket is never touched. */
+static void
+spoa_budget(struct spoa *a)
+{
+	struct spoa_conn *c, *victim;
+	size_t low = a->bufmem_max / 4 * 3;
+	unsigned closed = 0;
+
+	if (a->held <= a->bufmem_max || a->stopping)
+		return;
+	while (a->held > low) {
+		victim = NULL;
+		for (c = a->conns; c != NULL; c = c->next)
+			if (victim == NULL || c->held > victim->held ||
+			    (c->held == victim->held && c->seq > victim->seq))
+				victim = c;
+		if (victim == NULL || victim->held == 0)
+			break;
+		spoa_conn_free(victim);
+		closed++;
+		a->stats.closed_budget++;
+	}
+	log_warn_rl(&spoa_lim_budget, "SPOP buffers over --max-buffer-memory "
+	    "(%zu MiB): closed the %u greediest connection%s (peers that send "
+	    "without reading)", a->bufmem_max >> 20, closed, closed == 1 ? "" : "s");
 }
 
 static void
 spoa_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct spoa_conn *c = w->data;
+	struct spoa *a = c->agent;
+	bool frames;
 	int rc;
 
 	if (revents & EV_READ) {
-		rc = spoa_read(c->fd, &c->in, 4 + (size_t)c->agent->max_frame);
+		rc = spoa_read(c->fd, &c->in, 4 + (size_t)a->max_frame);
 		if (rc < 0) {
 			if (errno != 0 && errno != ECONNRESET)
-				log_debug("spop connection: read: %s", strerror(errno));
+				log_debug_rl(&spoa_lim_io, "spop connection: read: %s",
+				    strerror(errno));
 			spoa_conn_free(c);
 			return;
 		}
-		if (rc > 0)
-			ev_timer_again(loop, &c->idle);
 	}
-	if (spoa_conn_pump(c) < 0) {
+	if (spoa_conn_pump(c, &frames) < 0) {
 		spoa_conn_free(c);
 		return;
 	}
+	if (frames) {
+		if (!c->ready && c->sess.state == SPOP_ST_READY) {
+			c->ready = true;
+			c->deadline.repeat = a->idle_timeout;
+		}
+		ev_timer_again(loop, &c->deadline);
+		SPOA_LIST_TOUCH(a->conns, a->conns_tail, c);
+	}
 	spoa_conn_update(c);
+	spoa_budget(a);		/* may free c */
 }
 
 static void
-spoa_conn_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+spoa_conn_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct spoa_conn *c = w->data;
+	struct spoa *a = c->agent;
 
-	log_debug("spop connection idle for %.0fs: closing", c->agent->idle_timeout);
+	if (c->ready) {
+		a->stats.closed_idle++;
+		log_debug_rl(&spoa_lim_deadline, "spop connection: no whole frame "
+		    "for %.0fs (--idle-timeout): closing", a->idle_timeout);
+	} else {
+		a->stats.closed_hello++;
+		log_info_rl(&spoa_lim_deadline, "spop connection: no HELLO within "
+		    "%.0fs (--hello-timeout): closing", a->hello_timeout);
+	}
 	spoa_conn_free(c);
 }
 
@@ -424,14 +554,25 @@ spoa_conn_new(struct spoa *a, int fd)
 	struct spoa_conn *c;
 	int one = 1;
 
+	/* At the cap, the least recently active connection makes room: an
+	 * idle one of HAProxy's costs it a reconnect, a flood cannot lock
+	 * HAProxy out. */
+	if (a->nconns >= a->max_conns && a->conns_tail != NULL) {
+		log_notice_rl(&spoa_lim_cap, "spop: %zu connections open "
+		    "(--max-connections): closing the least recently active one",
+		    a->nconns);
+		a->stats.closed_cap++;
+		spoa_conn_free(a->conns_tail);
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("spop connection: out of memory");
+		log_warn_rl(&spoa_lim_nomem, "spop connection: out of memory");
 		close(fd);
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->agent = a;
+	c->seq = ++a->seq;
 	/* Two frames in, room for the session's back-pressure rule out. */
 	buf_init(&c->in, 2 * (4 + (size_t)a->max_frame));
 	buf_init(&c->out, 4 * (4 + (size_t)a->max_frame));
@@ -439,11 +580,12 @@ spoa_conn_new(struct spoa *a, int fd)
 	    &a->stats.spop);
 	ev_io_init(&c->io, spoa_conn_cb, fd, 0);
 	c->io.data = c;
-	ev_init(&c->idle, spoa_conn_idle_cb);
-	c->idle.repeat = a->idle_timeout;
-	c->idle.data = c;
-	ev_timer_again(a->loop, &c->idle);
-	SPOA_LIST_INSERT(a->conns, c);
+	ev_init(&c->deadline, spoa_conn_deadline_cb);
+	c->deadline.repeat = a->hello_timeout;
+	c->deadline.data = c;
+	ev_timer_again(a->loop, &c->deadline);
+	SPOA_LIST_INSERT(a->conns, a->conns_tail, c);
+	a->nconns++;
 	a->stats.connections_total++;
 	a->stats.connections_active++;
 	spoa_conn_update(c);
@@ -457,10 +599,11 @@ spoa_ctl_free(struct spoa_ctl *k)
 	struct spoa *a = k->agent;
 
 	ev_io_stop(a->loop, &k->io);
+	ev_timer_stop(a->loop, &k->idle);
 	close(k->fd);
 	buf_fini(&k->in);
 	buf_fini(&k->out);
-	SPOA_LIST_REMOVE(a->ctls, k);
+	SPOA_LIST_REMOVE(a->ctls, a->ctls_tail, k);
 	a->nctls--;
 	free(k);
 }
@@ -473,20 +616,25 @@ spoa_ctl_has_line(const struct spoa_ctl *k)
 	    (k->in.len > 0 && memchr(k->in.p, '\n', k->in.len) != NULL);
 }
 
-/* Answers the whole lines read so far and writes. -1: close now. */
+/* Answers the whole lines read so far and writes. -1: close now.
+ * *lines: whether any whole line was answered. */
 static int
-spoa_ctl_pump(struct spoa_ctl *k)
+spoa_ctl_pump(struct spoa_ctl *k, bool *lines)
 {
 	struct spoa *a = k->agent;
 	size_t used;
 
+	*lines = false;
 	for (;;) {
 		if (!k->closing && spoa_ctl_has_line(k)) {
+			a->stats.buffer_bytes = a->held;
 			if (control_feed(a->tokens, &a->stats, spoa_now_ms(),
 			    k->in.p, k->in.len, &k->out, SPOA_CTL_OUT_HIGH,
 			    &used) == CONTROL_CLOSE)
 				k->closing = true;
 			buf_consume(&k->in, used);
+			if (used > 0)
+				*lines = true;
 		}
 		if (spoa_write(k->fd, &k->out) < 0)
 			return -1;
@@ -504,6 +652,8 @@ static void
 spoa_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct spoa_ctl *k = w->data;
+	struct spoa *a = k->agent;
+	bool lines;
 	int want = 0;
 
 	if ((revents & EV_READ) && spoa_read(k->fd, &k->in, SPOA_CTL_IN_MAX) < 0) {
@@ -514,9 +664,15 @@ spoa_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 		/* Half-closed (`... | socat`): still answer every line sent. */
 		k->eof = true;
 	}
-	if (spoa_ctl_pump(k) < 0) {
+	if (spoa_ctl_pump(k, &lines) < 0) {
 		spoa_ctl_free(k);
 		return;
+	}
+	/* Only whole requests, or a reader taking a long reply, count as
+	 * activity: trickled bytes do not hold a slot. */
+	if (lines || (revents & EV_WRITE)) {
+		ev_timer_again(loop, &k->idle);
+		SPOA_LIST_TOUCH(a->ctls, a->ctls_tail, k);
 	}
 	if (!k->closing && !k->eof && k->in.len < k->in.max &&
 	    k->out.len <= SPOA_CTL_OUT_HIGH)
@@ -529,13 +685,29 @@ spoa_ctl_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 static void
+spoa_ctl_idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct spoa_ctl *k = w->data;
+
+	log_info_rl(&spoa_lim_ctl, "control: a client sent no whole request for "
+	    "%.0fs (--control-idle-timeout): closing", k->agent->ctl_idle_timeout);
+	spoa_ctl_free(k);
+}
+
+static void
 spoa_ctl_new(struct spoa *a, int fd)
 {
 	struct spoa_ctl *k;
 
-	if (a->nctls >= SPOA_CTL_MAX_CONNS ||
-	    (k = calloc(1, sizeof(*k))) == NULL) {
-		log_warn("control: refusing a connection (%zu open)", a->nctls);
+	/* Full: the longest idle client goes, so idle local clients cannot
+	 * lock hacme out of its agent. */
+	if (a->nctls >= SPOA_CTL_MAX_CONNS && a->ctls_tail != NULL) {
+		log_notice_rl(&spoa_lim_ctl, "control: %zu clients connected: "
+		    "closing the longest idle one", a->nctls);
+		spoa_ctl_free(a->ctls_tail);
+	}
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		log_warn_rl(&spoa_lim_nomem, "control: out of memory for a connection");
 		close(fd);
 		return;
 	}
@@ -545,7 +717,11 @@ spoa_ctl_new(struct spoa *a, int fd)
 	buf_init(&k->out, a->ctl_out_max);
 	ev_io_init(&k->io, spoa_ctl_cb, fd, 0);
 	k->io.data = k;
-	SPOA_LIST_INSERT(a->ctls, k);
+	ev_init(&k->idle, spoa_ctl_idle_cb);
+	k->idle.repeat = a->ctl_idle_timeout;
+	k->idle.data = k;
+	ev_timer_again(a->loop, &k->idle);
+	SPOA_LIST_INSERT(a->ctls, a->ctls_tail, k);
 	a->nctls++;
 	spoa_io_want(a->loop, &k->io, &k->events, fd, EV_READ);
 }
@@ -562,13 +738,13 @@ spoa_accept(struct spoa *a, ev_io *lio, ev_timer *pause, const char *what,
 	while ((fd = addr_accept(lio->fd, &stop)) >= 0)
 		on_new(a, fd);
 	if (stop == ADDR_ACCEPT_PAUSE) {
-		log_warn("%s: accept: %s; pausing accepts for %.0f ms",
-		    what, strerror(errno), SPOA_ACCEPT_PAUSE * 1000);
+		log_warn_rl(&spoa_lim_accept, "%s: accept: %s; pausing accepts "
+		    "for %.0f ms", what, strerror(errno), SPOA_ACCEPT_PAUSE * 1000);
 		ev_io_stop(a->loop, lio);
 		ev_timer_set(pause, SPOA_ACCEPT_PAUSE, 0.);
 		ev_timer_start(a->loop, pause);
 	} else if (stop == ADDR_ACCEPT_ERROR) {
-		log_warn("%s: accept: %s", what, strerror(errno));
+		log_warn_rl(&spoa_lim_accept, "%s: accept: %s", what, strerror(errno));
 	}
 }
 
@@ -653,9 +829,44 @@ spoa_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 static void
+spoa_log_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	if (!log_limit_tick())
+		ev_timer_stop(loop, w);
+}
+
+/* Before the loop sleeps: lines out, and a timer for the summaries of
+ * suppressed lines while there are some (none runs otherwise). */
+static void
 spoa_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
+	struct spoa *a = w->data;
+
+	if (!ev_is_active(&a->log_tick) && log_limit_tick())
+		ev_timer_again(loop, &a->log_tick);
 	log_flush();
+}
+
+/* As many fds as the hard limit allows: 1,100 idle connections must not
+ * starve HAProxy's connections or the control socket under the usual soft
+ * limit of 1024. The SPOP connection cap stays below what is left. */
+static rlim_t
+spoa_raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	want = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			rl.rlim_cur = was;
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_cur;
 }
 
 /* --- main -------------------------------------------------------------- */
@@ -673,17 +884,29 @@ spoa_usage(FILE *f)
 	    "  --control-mode OCTAL    mode of a unix control socket (default 0600)\n"
 	    "  --max-frame-size N      largest SPOP frame accepted, %d..%d (default %d)\n"
 	    "  --idle-timeout SECONDS  close an SPOP connection idle this long (default %.0f)\n"
+	    "                          (idle: no whole frame; trickled bytes do not count)\n"
+	    "  --hello-timeout SECONDS close an SPOP connection without HELLO this long (default %.0f)\n"
+	    "  --max-connections N     SPOP connections at most; at the cap the least recently\n"
+	    "                          active one is closed (default %d, less if fds are short)\n"
+	    "  --max-buffer-memory MIB SPOP buffers of all connections at most; over it the\n"
+	    "                          greediest connections are closed (default %d)\n"
+	    "  --control-idle-timeout SECONDS  close a control client without a request this\n"
+	    "                          long (default %.0f)\n"
 	    "  -h, --help, -V, --version\n"
 	    "ADDR: unix@PATH, ipv4@HOST:PORT, ipv6@[HOST]:PORT, unix:PATH, tcp:HOST:PORT, HOST:PORT\n",
 	    TOKENS_DEFAULT_MAX, SPOP_MIN_FRAME, 1 << 20, SPOP_DEFAULT_FRAME,
-	    SPOA_IDLE_DEFAULT);
+	    SPOA_IDLE_DEFAULT, SPOA_HELLO_DEFAULT, SPOA_MAX_CONNS_DEFAULT,
+	    SPOA_BUFMEM_DEFAULT, SPOA_CTL_IDLE_DEFAULT);
 }
 
+/* arg is echoed escaped: the error stays one line. */
 static int
 spoa_die(const char *fmt, const char *arg)
 {
+	char esc[512];
+
 	fprintf(stderr, "hacme-spoa: ");
-	fprintf(stderr, fmt, arg);
+	fprintf(stderr, fmt, log_escape(esc, sizeof(esc), arg, strlen(arg)));
 	fprintf(stderr, "\n");
 	return 1;
 }
@@ -733,6 +956,10 @@ main(int argc, char **argv)
 		{ "control-mode", required_argument, NULL, 'm' },
 		{ "max-frame-size", required_argument, NULL, 'f' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
+		{ "hello-timeout", required_argument, NULL, 'H' },
+		{ "max-connections", required_argument, NULL, 'C' },
+		{ "max-buffer-memory", required_argument, NULL, 'M' },
+		{ "control-idle-timeout", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -743,12 +970,16 @@ main(int argc, char **argv)
 	enum log_level level = LOG_LVL_NOTICE;
 	unsigned long max_tokens = TOKENS_DEFAULT_MAX, v;
 	unsigned long ctl_mode = 0600, max_frame = SPOP_DEFAULT_FRAME;
+	unsigned long max_conns = 0, bufmem = SPOA_BUFMEM_DEFAULT;
 	bool allow_remote = false;
+	rlim_t nofile;
 	char err[256];
 	uint64_t seed;
 	int o;
 
 	a->idle_timeout = SPOA_IDLE_DEFAULT;
+	a->hello_timeout = SPOA_HELLO_DEFAULT;
+	a->ctl_idle_timeout = SPOA_CTL_IDLE_DEFAULT;
 	while ((o = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (o) {
 		case 'l':
@@ -780,6 +1011,24 @@ main(int argc, char **argv)
 			if (!spoa_parse_ulong(optarg, 10, 1, 86400, &v))
 				return spoa_die("--idle-timeout '%s': want 1..86400 seconds", optarg);
 			a->idle_timeout = (double)v;
+			break;
+		case 'H':
+			if (!spoa_parse_ulong(optarg, 10, 1, 3600, &v))
+				return spoa_die("--hello-timeout '%s': want 1..3600 seconds", optarg);
+			a->hello_timeout = (double)v;
+			break;
+		case 'C':
+			if (!spoa_parse_ulong(optarg, 10, 1, 1000000, &max_conns))
+				return spoa_die("--max-connections '%s': want 1..1000000", optarg);
+			break;
+		case 'M':
+			if (!spoa_parse_ulong(optarg, 10, 1, 65536, &bufmem))
+				return spoa_die("--max-buffer-memory '%s': want 1..65536 MiB", optarg);
+			break;
+		case 'I':
+			if (!spoa_parse_ulong(optarg, 10, 1, 86400, &v))
+				return spoa_die("--control-idle-timeout '%s': want 1..86400 seconds", optarg);
+			a->ctl_idle_timeout = (double)v;
 			break;
 		case 'h':
 			spoa_usage(stdout);
@@ -818,6 +1067,19 @@ main(int argc, char **argv)
 	}
 
 	(void)signal(SIGPIPE, SIG_IGN);
+	nofile = spoa_raise_nofile();
+	if (nofile <= SPOA_FD_RESERVE + 16)
+		return spoa_die("%s", "too few file descriptors (ulimit -n): want at least 400");
+	if (max_conns == 0)
+		max_conns = SPOA_MAX_CONNS_DEFAULT;
+	if (max_conns > nofile - SPOA_FD_RESERVE) {
+		log_warn("--max-connections %lu: only %llu file descriptors (ulimit -n); "
+		    "using %llu", max_conns, (unsigned long long)nofile,
+		    (unsigned long long)(nofile - SPOA_FD_RESERVE));
+		max_conns = (unsigned long)(nofile - SPOA_FD_RESERVE);
+	}
+	a->max_conns = max_conns;
+	a->bufmem_max = (size_t)bufmem << 20;
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	a->max_frame = (uint32_t)max_frame;
@@ -849,10 +1111,15 @@ main(int argc, char **argv)
 	a->sigint.data = a;
 	ev_signal_start(a->loop, &a->sigint);
 	ev_prepare_init(&a->flush, spoa_flush_cb);
+	a->flush.data = a;
 	ev_prepare_start(a->loop, &a->flush);
+	ev_init(&a->log_tick, spoa_log_tick_cb);
+	a->log_tick.repeat = SPOA_LOG_TICK;
 
-	log_notice("hacme-spoa %s ready: SPOP on %s, control on %s, max %lu tokens",
-	    HACME_VERSION, listen_s, ctl_s, max_tokens);
+	log_notice("hacme-spoa %s ready: SPOP on %s, control on %s, max %lu tokens, "
+	    "max %zu SPOP connections, %lu MiB of buffers, %llu fds",
+	    HACME_VERSION, listen_s, ctl_s, max_tokens, a->max_conns, bufmem,
+	    (unsigned long long)nofile);
 	ev_run(a->loop, 0);
 
 	log_notice("stopped");

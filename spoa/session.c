@@ -9,7 +9,21 @@
 struct spop_ack {
 	uint8_t *p;	/* next action goes here */
 	uint8_t *end;	/* 4 + negotiated max-frame-size past the frame start */
+	unsigned actions;	/* added so far */
+	uint32_t frame_max;	/* the negotiated max-frame-size */
 };
+
+unsigned
+spop_ack_actions(const struct spop_ack *ack)
+{
+	return ack->actions;
+}
+
+uint32_t
+spop_ack_frame_max(const struct spop_ack *ack)
+{
+	return ack->frame_max;
+}
 
 int
 spop_ack_set_var(struct spop_ack *ack, uint8_t scope, const char *name,
@@ -22,6 +36,7 @@ spop_ack_set_var(struct spop_ack *ack, uint8_t scope, const char *name,
 	if (n == 0)
 		return -1;
 	ack->p += n;
+	ack->actions++;
 	return 0;
 }
 
@@ -220,10 +235,15 @@ session_notify(struct spop_session *s, const struct spop_frame *f,
 		return SPOP_E_RES;
 	ack.p = frame + n;
 	ack.end = frame + 4 + s->max_frame;
+	ack.actions = 0;
+	ack.frame_max = s->max_frame;
 	if (f->payload_len > 0 && s->on_message != NULL) {
+		msg.index = 0;
 		s->on_message(s->ctx, &msg, &ack);
-		while (p < end && session_message(&p, end, &msg) == SPOP_OK)
+		while (p < end && session_message(&p, end, &msg) == SPOP_OK) {
+			msg.index++;
 			s->on_message(s->ctx, &msg, &ack);
+		}
 	}
 	n = (size_t)(ack.p - frame);
 	spop_frame_end(frame, n);

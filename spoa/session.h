@@ -31,6 +31,7 @@ struct spop_arg {
 struct spop_message {
 	const uint8_t *name;
 	size_t name_len;
+	unsigned index;		/* 0 for the first message of its NOTIFY */
 	unsigned nargs;
 	struct spop_arg args[SPOP_MAX_ARGS];
 };
@@ -44,6 +45,11 @@ int spop_ack_set_var_str(struct spop_ack *ack, uint8_t scope,
 /* The same with any typed value (a NULL value makes HAProxy unset it). */
 int spop_ack_set_var(struct spop_ack *ack, uint8_t scope,
     const char *name, size_t name_len, const struct spop_data *val);
+
+/* Actions already in the ACK, and the negotiated frame size it must fit:
+ * what a handler names when spop_ack_set_var*() fails. */
+unsigned spop_ack_actions(const struct spop_ack *ack);
+uint32_t spop_ack_frame_max(const struct spop_ack *ack);
 
 typedef void (*spop_message_fn)(void *ctx, const struct spop_message *msg,
     struct spop_ack *ack);

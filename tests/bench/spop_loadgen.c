@@ -104,7 +104,7 @@ lg_put_str(uint8_t *p, const void *s, size_t n)
 }
 
 /* One acme-challenge message exactly as HAProxy 2.6 encodes it for
- * `args path=path host=req.hdr(host) src=src`. */
+ * `args path=path host=req.fhdr(host) src=src`. */
 static size_t
 lg_notify_payload(uint8_t *p, const char *tok, const char *host,
     const uint8_t src[4])

@@ -148,6 +148,94 @@ test_buf_log(void)
 	is_str(log_escape(esc, 8, "abcdefghij", 10), "abcd...", "log: cut with ...");
 }
 
+/* Runs fn with stderr (where log lines go) captured into out. */
+static void
+capture_stderr(void (*fn)(void *), void *arg, char *out, size_t outlen)
+{
+	char path[] = "/tmp/hacme-test-log-XXXXXX";
+	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+	ssize_t n;
+
+	out[0] = '\0';
+	if (fd < 0 || saved < 0)
+		return;
+	unlink(path);
+	dup2(fd, STDERR_FILENO);
+	fn(arg);
+	log_flush();
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, out, outlen - 1, 0);
+	out[n > 0 ? n : 0] = '\0';
+	close(fd);
+}
+
+static size_t
+count_str(const char *s, const char *needle)
+{
+	size_t n = 0;
+
+	for (; (s = strstr(s, needle)) != NULL; s++)
+		n++;
+	return n;
+}
+
+static struct log_limit test_lim = LOG_LIMIT_INIT("test flood");
+static uint64_t test_now;
+
+static void
+flood(void *arg)
+{
+	unsigned n = *(unsigned *)arg;
+
+	for (unsigned i = 0; i < n; i++)
+		if (log_limit_pass_at(&test_lim, LOG_LVL_WARNING, test_now))
+			log_msg(LOG_LVL_WARNING, "flood line");
+}
+
+static void
+tick(void *arg)
+{
+	*(bool *)arg = log_limit_tick_at(test_now);
+}
+
+static void
+test_log_limit(void)
+{
+	static char out[64 * 1024];
+	unsigned n = 10000;
+	bool pending;
+
+	log_init("test", LOG_LVL_NOTICE);
+	test_now = 1000000;
+	capture_stderr(flood, &n, out, sizeof(out));
+	is_int(count_str(out, "flood line"), LOG_LIMIT_BURST,
+	    "log limit: 10,000 lines of one cause, %d logged", LOG_LIMIT_BURST);
+	is_int(count_str(out, "suppressed"), 0, "log limit: no summary inside the window");
+	test_now += LOG_LIMIT_WINDOW_MS - 1;
+	capture_stderr(tick, &pending, out, sizeof(out));
+	ok(pending && out[0] == '\0', "log limit: tick before the window ends: nothing yet, still pending");
+	test_now += 1;
+	capture_stderr(tick, &pending, out, sizeof(out));
+	ok(!pending && strstr(out, "warning: 9990 similar messages suppressed: test flood\n") != NULL,
+	    "log limit: tick after the window: one summary line with the count and the cause");
+	capture_stderr(tick, &pending, out, sizeof(out));
+	ok(!pending && out[0] == '\0', "log limit: the summary is given once");
+	n = 12;
+	capture_stderr(flood, &n, out, sizeof(out));
+	ok(count_str(out, "flood line") == LOG_LIMIT_BURST && count_str(out, "suppressed") == 0,
+	    "log limit: a new window logs a new burst");
+	test_now += LOG_LIMIT_WINDOW_MS;
+	n = 1;
+	capture_stderr(flood, &n, out, sizeof(out));
+	ok(strstr(out, "2 similar messages suppressed: test flood\n") != NULL &&
+	    count_str(out, "flood line") == 1 &&
+	    strstr(out, "suppressed") < strstr(out, "flood line"),
+	    "log limit: the next line of the cause after the window brings the summary first");
+	capture_stderr(tick, &pending, out, sizeof(out));
+	ok(!pending && out[0] == '\0', "log limit: nothing left to tick");
+}
+
 int
 main(void)
 {
@@ -157,5 +245,6 @@ main(void)
 	test_atomic();
 	test_addr();
 	test_buf_log();
+	test_log_limit();
 	return tap_done();
 }

@@ -92,6 +92,11 @@ stats_want(int tokens)
 	    "misses 4\n"
 	    "invalid 5\n"
 	    "protocol_errors 1\n"
+	    "closed_max_connections 6\n"
+	    "closed_hello_timeout 7\n"
+	    "closed_idle_timeout 8\n"
+	    "closed_buffer_memory 9\n"
+	    "buffer_bytes 10\n"
 	    "END\n", tokens);
 	return b;
 }
@@ -132,6 +137,11 @@ test_verbs(void)
 	st.invalid = 5;
 	st.spop.notifies = 12;
 	st.spop.protocol_errors = 1;
+	st.closed_cap = 6;
+	st.closed_hello = 7;
+	st.closed_idle = 8;
+	st.closed_budget = 9;
+	st.buffer_bytes = 10;
 	is_reply("STATS\n", 1000, stats_want(1), "STATS: every key, then END");
 	is_reply("STATS\n", 86400 * 1000, stats_want(0),
 	    "STATS counts live tokens only");

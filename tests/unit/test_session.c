@@ -27,7 +27,7 @@
  *     spoe-agent acme-agent: messages acme-challenge, option var-prefix acme,
  *         timeout hello 2s, timeout idle 1s, timeout processing 500ms
  *     spoe-message acme-challenge
- *         args path=path host=req.hdr(host) src=src
+ *         args path=path host=req.fhdr(host) src=src
  *         event on-frontend-http-request if { path_beg /.well-known/acme-challenge/ }
  * and `curl -H 'Host: example.com' http://127.0.0.1:<port>/.well-known/acme-challenge/sometoken`.
  * HAProxy served the ACK's variable back to curl ("sometoken.thumb"), so

@@ -113,7 +113,7 @@ spoe-agent acme-agent
     use-backend be_agent
 
 spoe-message acme-challenge
-    args path=path host=req.hdr(host) src=src
+    args path=path host=req.fhdr(host) src=src
     event on-frontend-http-request if {{ path_beg /.well-known/acme-challenge/ }}
 """)
     open(cfg, "w").write(f"""global
