@@ -911,6 +911,16 @@ spoa_die(const char *fmt, const char *arg)
 	return 1;
 }
 
+/* The same with an arg that is already escaped (addr_parse's reasons). */
+static int
+spoa_die_escaped(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hacme-spoa: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	return 1;
+}
+
 static bool
 spoa_parse_ulong(const char *s, int base, unsigned long lo, unsigned long hi,
     unsigned long *out)
@@ -1047,9 +1057,9 @@ main(int argc, char **argv)
 		return spoa_die("%s", "--listen and --control are required (see --help)");
 	log_init("hacme-spoa", level);
 	if (addr_parse(&a->listen_addr, listen_s, err, sizeof(err)) < 0)
-		return spoa_die("--listen %s", err);
+		return spoa_die_escaped("--listen %s", err);
 	if (addr_parse(&a->ctl_addr, ctl_s, err, sizeof(err)) < 0)
-		return spoa_die("--control %s", err);
+		return spoa_die_escaped("--control %s", err);
 	if (a->listen_addr.master)
 		return spoa_die("--listen '%s': not a master CLI address", listen_s);
 	if (a->ctl_addr.master)
@@ -1068,11 +1078,14 @@ main(int argc, char **argv)
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	nofile = spoa_raise_nofile();
-	if (nofile <= SPOA_FD_RESERVE + 16)
-		return spoa_die("%s", "too few file descriptors (ulimit -n): want at least 400");
 	if (max_conns == 0)
 		max_conns = SPOA_MAX_CONNS_DEFAULT;
-	if (max_conns > nofile - SPOA_FD_RESERVE) {
+	/* With very few fds, accept() pauses on EMFILE instead (logged). */
+	if (nofile < SPOA_FD_RESERVE + 64)
+		log_warn("only %llu file descriptors (ulimit -n): SPOP connections "
+		    "past that wait in the backlog; give the agent at least %d",
+		    (unsigned long long)nofile, SPOA_FD_RESERVE + 64 + 1000);
+	else if (max_conns > nofile - SPOA_FD_RESERVE) {
 		log_warn("--max-connections %lu: only %llu file descriptors (ulimit -n); "
 		    "using %llu", max_conns, (unsigned long long)nofile,
 		    (unsigned long long)(nofile - SPOA_FD_RESERVE));
