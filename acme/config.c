@@ -126,6 +126,8 @@ static const struct keyword keywords[] = {
 	    0, "store-key-file FILE" },
 	{ "node-name", SEC_GLOBAL, V_WORD, 1, 1, false, G(node_name), 0, 0, 0,
 	    "node-name NAME" },
+	{ "notify-command", SEC_GLOBAL, V_TEXT, 1, 1, false, G(notify_command),
+	    0, 0, 0, "notify-command \"COMMAND\"" },
 	{ "log-level", SEC_GLOBAL, V_LOGLEVEL, 1, 1, false, G(log_level), 0, 0,
 	    0, "log-level error|warning|notice|info|debug" },
 
@@ -1786,6 +1788,7 @@ config_free(struct config *c)
 	free(c->state_dir);
 	strv_free(c->runtime_apis, c->nruntime_apis);
 	free(c->crt_list);
+	free(c->notify_command);
 	free(c->cert_dir);
 	strv_free(c->tls_checks, c->ntls_checks);
 	strv_free(c->agents, c->nagents);

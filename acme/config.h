@@ -96,6 +96,7 @@ struct config {
 	char *preflight_connect;	/* "HOST:PORT" or NULL */
 	char *metrics_listen;	/* NULL: off */
 	char *reload_command;	/* NULL: none */
+	char *notify_command;	/* NULL: none (acme/notify.h) */
 	char *store;		/* redis:// or sentinel:// URL (checked); NULL: the state dir */
 	char *store_password_file, *store_key_file, *node_name;	/* NULL: unset */
 	char *log_level;	/* NULL: "info" */

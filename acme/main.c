@@ -24,6 +24,7 @@
 #include "acme/deploy.h"
 #include "acme/http.h"
 #include "acme/import.h"
+#include "acme/notify.h"
 #include "acme/jws.h"
 #include "acme/proto.h"
 #include "acme/store.h"
@@ -169,7 +170,10 @@ job_order_done(void *arg, const struct acme_order_result *r)
 
 	j->o = NULL;
 	if (r->fail != ACME_OK) {
+		struct notify_event ev = { "failed", label, (const char *const *)j->cert->domains,
+		    j->cert->ndomains, NULL, 0, r->err };
 		fprintf(stderr, "hacme: %s\n", r->err);
+		(void)notify(w->w.cfg, &ev);
 		log_info("%s: order failed (%s) after %.2f s", label, fail_name(r->fail),
 		    now_mono() - j->started);
 		set_rc(w, EXIT_ACME);
@@ -198,6 +202,9 @@ job_order_done(void *arg, const struct acme_order_result *r)
 		}
 	}
 	meta_from(&m, j, &ci, r);
+	char *had = store_cert_path(&w->w.st, j->cert->name, j->variant, "meta.json");
+	const char *event = had != NULL && access(had, F_OK) == 0 ? "renewed" : "issued";
+	free(had);
 	if (store_cert_save(&w->w.st, j->cert->name, j->variant, &m, r->key_pem, r->key_len,
 	    r->chain_pem, r->chain_len, err, sizeof err) < 0) {
 		fprintf(stderr, "hacme: %s: %s\n", label, err);
@@ -219,6 +226,9 @@ job_order_done(void *arg, const struct acme_order_result *r)
 		}
 	}
 	j->issued = true;
+	struct notify_event ev = { event, label, (const char *const *)j->cert->domains,
+	    j->cert->ndomains, ci.serial, ci.not_after, NULL };
+	(void)notify(w->w.cfg, &ev);
 out:
 	crypto_cert_info_free(&ci);
 	job_finish(j);
@@ -775,6 +785,9 @@ rv_done(void *arg, const char *err)
 		printf("%s%s%s: revoked (serial %s)\n", x->name, v ? "/" : "", v ? v : "",
 		    sc->meta.serial != NULL ? sc->meta.serial : "?");
 		fflush(stdout);
+		struct notify_event ev = { "revoked", x->name, (const char *const *)sc->meta.names,
+		    sc->meta.nnames, sc->meta.serial, sc->meta.not_after, NULL };
+		(void)notify(x->w->cfg, &ev);
 	}
 	x->next++;
 	rv_next(x);
@@ -946,6 +959,8 @@ verb_remove(struct config *cfg, int argc, char **argv)
 			fprintf(stderr, "hacme: %s: %s\n", name, err);
 			x.rc = EXIT_USAGE;
 		} else {
+			struct notify_event ev = { .event = "removed", .name = name };
+			(void)notify(cfg, &ev);
 			printf("%s: removed%s\n", name, config_find_cert(cfg, name) != NULL ?
 			    " (it is still in the config: `hacme run` would order it again; "
 			    "delete its cert section)" : "");

@@ -45,6 +45,7 @@
 #include "acme/validity.h"
 #include "acme/worker.h"
 #include "acme/metrics.h"
+#include "acme/notify.h"
 #include "common/addr.h"
 #include "common/atomicfile.h"
 #include "common/buf.h"
@@ -404,6 +405,16 @@ rc_fail_after(struct rcert *c, time_t now, const char *why)
 }
 
 static void
+run_notify(const struct rcert *c, const char *event, const char *serial, time_t not_after,
+    const char *error)
+{
+	struct notify_event ev = { event, c->id, (const char *const *)c->cert->domains,
+	    c->cert->ndomains, serial, not_after, error };
+
+	(void)notify(c->r->cfg, &ev);
+}
+
+static void
 rc_order_done(void *arg, const struct acme_order_result *res)
 {
 	struct rcert *c = arg;
@@ -431,6 +442,8 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 		fmt_time(c->next_attempt, until, sizeof until);
 		log_err("%s: order failed (%u in a row), next attempt %s (%s): %s", c->id,
 		    c->failures, until, schedule_reason_name(why), res->err);
+		run_notify(c, "failed", c->have ? c->serial : NULL, c->have ? c->not_after : 0,
+		    res->err);
 		goto out;
 	}
 	if (crypto_cert_info(res->chain_pem, res->chain_len, &ci, cerr, sizeof cerr) < 0) {
@@ -475,6 +488,7 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 		struct schedule_cert sc = { ci.not_before, ci.not_after, 0, 0 };
 		due = schedule_renewal(&sc, now, 0, NULL) <= now;
 	}
+	const char *event = c->have ? "renewed" : "issued";
 	c->failures = due ? c->failures : 0;
 	c->next_attempt = 0;
 	c->last_error[0] = '\0';
@@ -484,6 +498,7 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 	fmt_time(ci.not_after, until, sizeof until);
 	log_notice("%s: new certificate, serial %s, valid until %s (%.2f s)", c->id, ci.serial,
 	    until, now_mono() - c->started);
+	run_notify(c, event, ci.serial, ci.not_after, NULL);
 	deploy_name(r, c->cert->name, false);
 	if (due) {
 		validity_due_why(ci.not_before, ci.not_after, now, vwhy, sizeof vwhy);
@@ -788,10 +803,14 @@ deploy_name(struct run *r, const char *name, bool check)
 static void
 removed(void *arg, const struct deploy_report *rep)
 {
-	(void)arg;
-	if (rep->ok)
+	struct run *r = arg;
+	struct notify_event ev = { .event = "removed", .name = rep->name };
+
+	if (rep->ok) {
 		log_notice("%s: taken out of HAProxy", rep->name);
-	else
+		(void)notify(r->cfg, &ev);
+	}
+	if (!rep->ok)
 		log_err("%s: removing from HAProxy: %s", rep->name, rep->error);
 }
 
@@ -968,6 +987,11 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			sched_save(r);
 		}
 		rc_plan(c);
+		/* within 1/6 of its lifetime of expiry and not renewed: once */
+		if (c->have && c->not_after - time(NULL) < (c->not_after - c->not_before) / 6 &&
+		    notify_expiring_first(c->id, c->serial))
+			run_notify(c, "expiring", c->serial, c->not_after, c->last_error[0] ?
+			    c->last_error : NULL);
 	}
 	for (size_t i = 0; i < r->cfg->ncerts; i++)
 		deploy_name(r, r->cfg->certs[i].name, true);
