@@ -20,10 +20,10 @@
 #         pb = lab.pebble(newer=True)
 #
 # Cache: $HACME_CI_CACHE (default /var/cache/hacme-ci): pebble-2.10/ and
-# haproxy-3.2/ (the chroot: about 200 MB, one minute to make). The mirror is
+# haproxy-3.2/ (the chroot: 55 MB, about a minute to make). The mirror is
 # the machine's own, read from /etc/apt/sources.list{,.d/*} at run time
 # (override: HACME_DEBIAN_MIRROR=http://host/debian). Needs root for the
-# chroot (mmdebstrap, bind mounts); pebble needs nothing but apt-get and dpkg.
+# chroot (chroot, bind mounts); pebble needs nothing but apt-get and dpkg.
 set -eu
 
 CACHE=${HACME_CI_CACHE:-/var/cache/hacme-ci}
@@ -56,7 +56,9 @@ apt_private() {
 	[ -n "$url" ] || die "no Debian mirror found in /etc/apt/sources.list*; set HACME_DEBIAN_MIRROR=http://HOST/debian"
 	mkdir -p "$d/lists/partial" "$d/cache/archives/partial"
 	echo "deb $url $SUITE main" > "$d/sources.list"
+	arch=$(dpkg --print-architecture)
 	APT="-o Dir::Etc::sourcelist=$d/sources.list -o Dir::Etc::sourceparts=/dev/null
+	     -o APT::Architecture=$arch -o APT::Architectures=$arch
 	     -o Dir::State::Lists=$d/lists -o Dir::Cache=$d/cache -o Debug::NoLocking=1
 	     -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root
 	     -o Acquire::Check-Valid-Until=false -q"
@@ -100,29 +102,41 @@ cmd_pebble() {
 	echo "$dir/bin"
 }
 
+# The chroot: the files of haproxy's dependency closure in $SUITE (plus dash
+# for the wrapper), unpacked with dpkg -x: about 50 packages, 17 MB to
+# download, a 55 MB tree, a minute. No maintainer script runs and nothing
+# of it is configured: enough for /usr/sbin/haproxy, not a system. (The
+# same with mmdebstrap --variant=apt took 2.5 to 5 minutes here.)
 cmd_haproxy() {
 	dir=$CACHE/haproxy-3.2
 	lock haproxy
 	if [ ! -x "$dir/root/usr/sbin/haproxy" ] || [ ! -x "$dir/bin/haproxy" ]; then
-		[ "$(id -u)" = 0 ] || die "the HAProxy chroot needs root (mmdebstrap, chroot, bind mounts)"
-		command -v mmdebstrap >/dev/null || {
-			log "installing mmdebstrap"
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mmdebstrap >&2 ||
-				die "apt-get install mmdebstrap failed"
-		}
-		url=$(mirror)
-		[ -n "$url" ] || die "no Debian mirror found in /etc/apt/sources.list*; set HACME_DEBIAN_MIRROR=http://HOST/debian"
+		[ "$(id -u)" = 0 ] || die "the HAProxy chroot needs root (chroot, bind mounts)"
 		rm -rf "$dir.new"
-		mkdir -p "$dir.new/bin"
-		log "mmdebstrap $SUITE with haproxy (about a minute)"
-		# the archive may be a dated snapshot: an expired Release file is
-		# expected, its signature is still checked
-		mmdebstrap --variant=apt --include=haproxy,ca-certificates,openssl \
-			--aptopt='Acquire::Check-Valid-Until "false"' \
-			"$SUITE" "$dir.new/root" "deb $url $SUITE main" >"$dir.new/mmdebstrap.log" 2>&1 ||
-			{ tail -20 "$dir.new/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $dir.new/mmdebstrap.log)"; }
-		chroot "$dir.new/root" /usr/sbin/haproxy -v | head -1 > "$dir.new/version"
-		rm -rf "$dir"
+		mkdir -p "$dir.new/bin" "$dir.new/root"
+		apt_private "$dir.new/apt"
+		# shellcheck disable=SC2086
+		pkgs=$(apt-cache $APT depends --recurse --no-recommends --no-suggests \
+			--no-conflicts --no-breaks --no-replaces --no-enhances haproxy dash |
+			grep -v '^[ <]' | sort -u)
+		case " $(echo $pkgs) " in *" haproxy "*) ;; *) die "$SUITE has no haproxy package" ;; esac
+		log "downloading haproxy and $(($(echo "$pkgs" | wc -l) - 1)) packages it needs"
+		# shellcheck disable=SC2086
+		(cd "$dir.new/apt" && apt-get $APT download $pkgs >download.log 2>&1) ||
+			{ tail -5 "$dir.new/apt/download.log" >&2; die "apt-get download failed"; }
+		for f in "$dir.new"/apt/*.deb; do
+			dpkg -x "$f" "$dir.new/root" || die "dpkg -x $f failed"
+		done
+		for l in bin sbin lib lib64; do
+			[ -e "$dir.new/root/$l" ] || ln -s "usr/$l" "$dir.new/root/$l"
+		done
+		mkdir -p "$dir.new/root/dev" "$dir.new/root/proc" "$dir.new/root/tmp" "$dir.new/root/run"
+		v=$(chroot "$dir.new/root" /usr/sbin/haproxy -v 2>&1 | head -n 1)
+		case "$v" in
+		*" version 3.2."*) echo "$v" > "$dir.new/version" ;;
+		*) die "the chroot's haproxy is not 3.2: $v" ;;
+		esac
+		rm -rf "$dir.new/apt" "$dir"
 		mv "$dir.new" "$dir"
 	fi
 	write_wrapper "$dir/bin/haproxy" "$dir/root"
