@@ -351,15 +351,25 @@ def run(cfg_name):
             if want is None:
                 return None if st == 404 else 'miss got %d' % st
             return None if (st, body.decode()) == (200, want) else 'hit got %d %r' % (st, body[:60])
+        sb = agent.stats()
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(max_workers=100) as ex:
             results = list(ex.map(one, jobs))
         dt = time.monotonic() - t0
+        sa = agent.stats()
         bad = [r for r in results if r is not None]
         if not t.ok(not bad, '1000 concurrent challenge requests (100 at a time) all correct'):
             t.diag('%d wrong, first: %s' % (len(bad), bad[:5]))
         t.diag('1000 challenge requests through haproxy in %.2fs (%.0f/s)' % (dt, 1000 / dt))
         t.eq(server_status(hap), 'UP', 'the agent is still UP after the burst')
+        # HAProxy 2.6 keeps its SPOE applets' connections, 3.1+ reuses
+        # connections from its pool, at most maxconn 64 either way: with
+        # pipelining many NOTIFYs share each connection (health checks add
+        # one connection each)
+        nn = sa['notifies'] - sb['notifies']
+        nc = sa['connections_total'] - sb['connections_total']
+        t.ok(nn >= 1000 and nn >= 5 * nc,
+             'the burst used few connections: %d NOTIFYs over %d new connections' % (nn, nc))
 
         # --- raw SPOP: src as IPv6, garbage --------------------------
         s = socket.create_connection(('127.0.0.1', agent.listen_port), timeout=5)
