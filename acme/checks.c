@@ -18,6 +18,8 @@
 
 #include "acme/checks.h"
 #include "acme/config.h"
+#include "acme/hapconf.h"
+#include "acme/hfiles.h"
 #include "acme/runtime.h"
 #include "common/log.h"
 
@@ -45,12 +47,16 @@ struct krt {
 	struct runtime *rt;
 	const char *addr;	/* the run's copy */
 	int step;
+	struct hapconf hc;	/* its files, once read */
+	size_t agent;		/* hc.agents[agent]: the backend being asked for */
 };
 
 struct krun {
 	struct checks *k;
 	const struct config *key;	/* which config this result is for */
 	char *crt_list;
+	char *spoa_listen;	/* NULL: external agents (their SPOP address is not known) */
+	bool http01;		/* some name is validated through the agents */
 	char **addrs;
 	struct krt *rts;
 	size_t nrt;
@@ -114,13 +120,16 @@ run_free(struct krun *r)
 {
 	if (r == NULL)
 		return;
-	for (size_t i = 0; i < r->nrt; i++)
+	for (size_t i = 0; i < r->nrt; i++) {
 		runtime_free(r->rts[i].rt);
+		hapconf_free(&r->rts[i].hc);
+	}
 	free(r->rts);
 	for (size_t i = 0; i < r->nrt; i++)
 		free(r->addrs[i]);
 	free(r->addrs);
 	free(r->crt_list);
+	free(r->spoa_listen);
 	for (size_t i = 0; i < r->nf; i++)
 		free((char *)r->f[i].text);
 	free(r->f);
@@ -211,23 +220,20 @@ dir_check(struct krun *r, const char *what, const char *dir, const char *fix)
 static void
 local_checks(struct krun *r, const struct config *cfg)
 {
-	char def[PATH_MAX];
-	const char *cert_dir = cfg->cert_dir;
+	char *cert_dir = hfiles_cert_dir(cfg);	/* cert-dir, crt DIR, <state-dir>/haproxy */
 	struct stat st;
 
 	dir_check(r, "state-dir", cfg->state_dir, "make it writable for the user hacme runs as");
-	if (cert_dir == NULL) {
-		snprintf(def, sizeof def, "%s/haproxy", cfg->state_dir);
-		cert_dir = def;
-	}
-	if (strpbrk(cert_dir, CK_PATH_BAD) != NULL)
-		add(r, CHECKS_FAIL, "cert-dir %s (<state-dir>/haproxy): HAProxy commands cannot "
-		    "carry blanks, '#', '[', ';', '\\' or quotes in a path: set `cert-dir` "
-		    "to a plain path", cert_dir);
+	if (cert_dir == NULL)
+		add(r, CHECKS_FAIL, "cert-dir: out of memory");
+	else if (strpbrk(cert_dir, CK_PATH_BAD) != NULL)
+		add(r, CHECKS_FAIL, "cert-dir %s: HAProxy commands cannot carry blanks, '#', '[', "
+		    "';', '\\' or quotes in a path: set `cert-dir` to a plain path", cert_dir);
 	else
 		dir_check(r, "cert-dir", cert_dir, "hacme writes <name>.pem there for HAProxy: "
 		    "make it writable for hacme, or set `cert-dir` to a directory it can write "
 		    "and HAProxy reads");
+	free(cert_dir);
 	if (cfg->crt_list == NULL) {
 		if (cfg->nruntime_apis > 0)
 			add(r, CHECKS_WARN, "no crt-list: a name HAProxy has never served cannot "
@@ -321,7 +327,158 @@ show_lines(char *buf, size_t cap, const char *reply, size_t len)
 	return log_escape(buf, cap, flat, o);
 }
 
-enum { ST_LEVEL, ST_CRTLIST, ST_DONE };
+enum { ST_LEVEL, ST_CRTLIST, ST_INFO, ST_SERVERS, ST_DONE };
+
+/* "HOST:PORT" of spoa-listen (prefixes ipv4@, ipv6@, tcp: dropped,
+ * brackets too). False for a unix socket or a shape not understood. */
+static bool
+listen_split(const char *s, char *host, size_t hostlen, char *port, size_t portlen)
+{
+	const char *colon;
+
+	if (strncmp(s, "ipv4@", 5) == 0 || strncmp(s, "ipv6@", 5) == 0)
+		s += 5;
+	else if (strncmp(s, "tcp:", 4) == 0)
+		s += 4;
+	else if (strchr(s, '@') != NULL || s[0] == '/' || strncmp(s, "unix:", 5) == 0)
+		return false;
+	if ((colon = strrchr(s, ':')) == NULL)
+		return false;
+	snprintf(port, portlen, "%s", colon + 1);
+	if (s[0] == '[' && colon > s && colon[-1] == ']')
+		snprintf(host, hostlen, "%.*s", (int)(colon - s - 2), s + 1);
+	else
+		snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
+	return true;
+}
+
+/* Whether a `show servers state` reply has a server where hacme-spoa
+ * listens; *list gets "ADDR:PORT, ..." for the message. */
+static bool
+servers_reach(const char *reply, size_t len, const char *listen, char *list, size_t listlen)
+{
+	char host[300], port[16], line[1024], *w[40];
+	const char *p = reply, *end = reply + len;
+	int addr_col = 4, port_col = 18;
+	bool any_host, found = false;
+	size_t o = 0;
+
+	list[0] = '\0';
+	if (!listen_split(listen, host, sizeof host, port, sizeof port))
+		return true;	/* a unix socket: not compared */
+	any_host = host[0] == '\0' || strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p), nw = 0;
+		char *save = NULL, *tok;
+
+		if (n < sizeof line) {
+			memcpy(line, p, n);
+			line[n] = '\0';
+			for (tok = strtok_r(line, " ", &save); tok != NULL && nw < 40;
+			    tok = strtok_r(NULL, " ", &save))
+				w[nw++] = tok;
+			if (nw > 1 && strcmp(w[0], "#") == 0) {
+				for (size_t i = 1; i < nw; i++) {
+					if (strcmp(w[i], "srv_addr") == 0)
+						addr_col = (int)i - 1;
+					if (strcmp(w[i], "srv_port") == 0)
+						port_col = (int)i - 1;
+				}
+			} else if (nw > (size_t)port_col && nw > (size_t)addr_col) {
+				const char *a = w[addr_col], *pt = w[port_col];
+
+				if (o < listlen)
+					o += (size_t)snprintf(list + o, listlen - o, "%s%s:%s",
+					    o > 0 ? ", " : "", a, pt);
+				if (strcmp(pt, port) == 0 && (any_host || strcmp(a, host) == 0 ||
+				    /* a name in spoa-listen: HAProxy shows what it resolved */
+				    strspn(host, "0123456789.:abcdefABCDEF") != strlen(host)))
+					found = true;
+			}
+		}
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	if (list[0] == '\0')
+		snprintf(list, listlen, "none");
+	return found;
+}
+
+/* The SPOE side of t's HAProxy from its own files: false when there is
+ * nothing more to ask (failure or nothing to check). */
+static bool
+spoe_files(struct krt *t, long pid)
+{
+	struct krun *r = t->run;
+	char err[HAPCONF_ERR_MAX];
+	const char *path = t->addr;
+	size_t acme = 0;
+
+	if (strncmp(path, "unix@", 5) == 0 || strncmp(path, "unix:", 5) == 0)
+		path += 5;
+	else if (path[0] != '/') {
+		add(r, CHECKS_WARN, "HAProxy %s: SPOE config not checked (its files are found "
+		    "through a unix stats socket only)", t->addr);
+		return false;
+	}
+	if (hapconf_read_pid(&t->hc, pid, err, sizeof err) < 0) {
+		add(r, CHECKS_WARN, "HAProxy %s: SPOE config not checked: %s", t->addr, err);
+		return false;
+	}
+	if (!hapconf_has_socket(&t->hc, path)) {
+		add(r, CHECKS_WARN, "HAProxy %s: SPOE config not checked: process %ld's files "
+		    "declare no `stats socket %s` (another PID namespace?)%s%s", t->addr, pid,
+		    path, t->hc.warn[0] ? "; " : "", t->hc.warn);
+		return false;
+	}
+	if (t->hc.warn[0] != '\0')
+		add(r, CHECKS_WARN, "HAProxy %s: part of its config not read: %s", t->addr,
+		    t->hc.warn);
+	for (size_t i = 0; i < t->hc.nagents; i++) {
+		const struct hapconf_agent *a = &t->hc.agents[i];
+
+		if (!a->acme)
+			continue;
+		acme++;
+		if (!a->set_on_error)
+			add(r, CHECKS_FAIL, "%s:%d: spoe-agent %s has no `option set-on-error`: add "
+			    "`option set-on-error err` (and HAProxy's 503 rule on txn.acme.err, as in "
+			    "haproxy-conf/), so a dead agent fails the challenge fast instead of "
+			    "passing it to the application", a->file, a->line, a->name);
+		else
+			add(r, CHECKS_OK, "%s:%d: spoe-agent %s: option set-on-error", a->file,
+			    a->line, a->name);
+		if (!a->timeout_processing)
+			add(r, CHECKS_WARN, "%s:%d: spoe-agent %s has no `timeout processing`: a "
+			    "slow agent holds challenge requests (set 500ms)", a->file, a->line,
+			    a->name);
+		if (a->backend == NULL)
+			add(r, CHECKS_FAIL, "%s:%d: spoe-agent %s has no `use-backend`: add the "
+			    "backend of hacme-spoa", a->file, a->line, a->name);
+	}
+	if (acme == 0) {
+		add(r, CHECKS_FAIL, "HAProxy %s: no SPOE agent of its config sends the message "
+		    "%s (%zu `filter spoe` line%s): http-01 challenges would not reach hacme-spoa; "
+		    "add the SPOE filter and spoe-acme.conf of haproxy-conf/", t->addr,
+		    HAPCONF_MESSAGE, t->hc.nfilters, t->hc.nfilters == 1 ? "" : "s");
+		return false;
+	}
+	t->agent = 0;
+	return true;
+}
+
+/* The next hacme agent with a backend to ask about, from t->agent on. */
+static const struct hapconf_agent *
+next_backend(struct krt *t)
+{
+	for (; t->agent < t->hc.nagents; t->agent++)
+		if (t->hc.agents[t->agent].acme && t->hc.agents[t->agent].backend != NULL)
+			return &t->hc.agents[t->agent];
+	return NULL;
+}
 
 static void rt_step(struct krt *t);
 
@@ -382,8 +539,53 @@ rt_reply(void *arg, const char *err, const char *reply, size_t len)
 			    "reload HAProxy, or set `crt-list` to the one it uses", r->crt_list,
 			    t->addr, show_lines(show, sizeof show, reply, len), r->crt_list);
 		}
+		t->step = ST_INFO;
+		rt_step(t);
+		return;
+	case ST_INFO: {
+		const char *pid = NULL;
+		size_t at;
+
+		for (at = 0; at + 5 <= len; at++)
+			if ((at == 0 || reply[at - 1] == '\n') && strncmp(reply + at, "Pid: ", 5) == 0) {
+				pid = reply + at + 5;
+				break;
+			}
+		if (pid == NULL) {
+			add(r, CHECKS_WARN, "HAProxy %s: SPOE config not checked: `show info` "
+			    "gave no Pid", t->addr);
+		} else if (spoe_files(t, strtol(pid, NULL, 10))) {
+			t->step = ST_SERVERS;
+			rt_step(t);
+			return;
+		}
 		rt_done(t);
 		return;
+	}
+	case ST_SERVERS: {
+		const struct hapconf_agent *a = &t->hc.agents[t->agent];
+		char list[512];
+
+		if (strncmp(reply, "Can't find backend", 18) == 0) {
+			add(r, CHECKS_FAIL, "%s:%d: spoe-agent %s uses backend %s, which HAProxy %s "
+			    "does not have: name the backend of hacme-spoa in `use-backend`",
+			    a->file, a->line, a->name, a->backend, t->addr);
+		} else if (r->spoa_listen == NULL) {
+			add(r, CHECKS_OK, "HAProxy %s: backend %s of spoe-agent %s (external agents: "
+			    "their SPOP address is not compared)", t->addr, a->backend, a->name);
+		} else if (servers_reach(reply, len, r->spoa_listen, list, sizeof list)) {
+			add(r, CHECKS_OK, "HAProxy %s: backend %s of spoe-agent %s reaches spoa-listen "
+			    "%s", t->addr, a->backend, a->name, r->spoa_listen);
+		} else {
+			add(r, CHECKS_FAIL, "%s:%d: spoe-agent %s sends challenges to backend %s, "
+			    "whose servers are %s (HAProxy %s), not hacme-spoa's spoa-listen %s: point "
+			    "its server there, or set `spoa-listen` to its address", a->file, a->line,
+			    a->name, a->backend, list, t->addr, r->spoa_listen);
+		}
+		t->agent++;
+		rt_step(t);
+		return;
+	}
 	}
 	rt_done(t);
 }
@@ -393,8 +595,12 @@ rt_step(struct krt *t)
 {
 	const char *cmd = NULL;
 
+	char buf[512];
+
 	if (t->step == ST_CRTLIST && t->run->crt_list == NULL)
-		t->step = ST_DONE;
+		t->step = ST_INFO;
+	if (t->step == ST_INFO && !t->run->http01)
+		t->step = ST_DONE;	/* no name goes through the agents */
 	switch (t->step) {
 	case ST_LEVEL:
 		cmd = "show cli level";
@@ -402,6 +608,28 @@ rt_step(struct krt *t)
 	case ST_CRTLIST:
 		cmd = "show ssl crt-list";
 		break;
+	case ST_INFO:
+		cmd = "show info";
+		break;
+	case ST_SERVERS: {
+		const struct hapconf_agent *a = next_backend(t);
+
+		if (a == NULL) {
+			rt_done(t);
+			return;
+		}
+		if (strspn(a->backend, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789._:-") != strlen(a->backend)) {
+			add(t->run, CHECKS_WARN, "%s:%d: backend '%.64s': not asked about (a name "
+			    "HAProxy would not take)", a->file, a->line, a->backend);
+			t->agent++;
+			rt_step(t);
+			return;
+		}
+		snprintf(buf, sizeof buf, "show servers state %s", a->backend);
+		cmd = buf;
+		break;
+	}
 	default:
 		rt_done(t);
 		return;
@@ -491,6 +719,17 @@ run_start(struct checks *k, const struct config *cfg)
 	    (cfg->nruntime_apis > 0 &&
 	    ((r->addrs = calloc(cfg->nruntime_apis, sizeof(*r->addrs))) == NULL ||
 	    (r->rts = calloc(cfg->nruntime_apis, sizeof(*r->rts))) == NULL))) {
+		run_free(r);
+		return -1;
+	}
+	for (size_t i = 0; i < cfg->ncerts && !r->http01; i++)
+		for (size_t j = 0; j < cfg->certs[i].ndomains; j++)
+			r->http01 = r->http01 ||
+			    config_cert_challenge(&cfg->certs[i], j) == CHALL_HTTP01;
+	if (cfg->ncerts == 0)
+		r->http01 = true;	/* names on the command line: http-01 */
+	if (cfg->nagents == 0 && cfg->spoa_listen != NULL &&
+	    (r->spoa_listen = strdup(cfg->spoa_listen)) == NULL) {
 		run_free(r);
 		return -1;
 	}

@@ -33,6 +33,32 @@ frontend tls
     http-request return status 200
 """
 
+# the shipped SPOE engine, its agent backend at agent_port
+MINI_SPOE = """frontend http
+    bind 127.0.0.1:{hport}
+    filter spoe engine acme config "${{SPOE_CONF}}"
+    http-request return status 404
+backend be_acme_agent
+    mode tcp
+    timeout connect 5s
+    timeout server 3m
+    server agent1 127.0.0.1:{agent_port}
+"""
+
+
+def mini_haproxy(lab, name, level='admin', crt_list=None, spoe=None, agent_port=None):
+    """A HAProxy of its own: a stats socket at level, TLS on crt_list and,
+    with spoe (a SPOE config file, given through the environment as the
+    shipped haproxy.cfg does), the challenge frontend and agent backend."""
+    sock = lab.path(name + '.sock')
+    text = MINI_HAPROXY.format(sock=sock, level=level, port=lab.port(), crt_list=crt_list)
+    env = {}
+    if spoe:
+        text += MINI_SPOE.format(hport=lab.port(), agent_port=agent_port)
+        env['SPOE_CONF'] = spoe
+    cfg = lab.write(name + '-haproxy.cfg', text)
+    return lab.haproxy(cfg, stats_socket=sock, name=name, env=env), sock
+
 
 def read(path):
     with open(path) as f:
@@ -91,10 +117,7 @@ def main(lab):
          r'is HAProxy running, and is this its `stats socket`')
 
     # 2. a socket at level operator (a second HAProxy, same crt-list)
-    osock = lab.path('oper.sock')
-    h2cfg = lab.write('oper-haproxy.cfg', MINI_HAPROXY.format(
-        sock=osock, level='operator', port=lab.port(), crt_list=st.crt_list))
-    lab.haproxy(h2cfg, stats_socket=osock, name='haproxy-oper')
+    _, osock = mini_haproxy(lab, 'oper', level='operator', crt_list=st.crt_list)
     cfg = lab.write('oper.cfg', text.replace(sock_line, 'runtime-api unix@%s' % osock))
     case(lab, pb, 'level operator', cfg,
          r'HAProxy unix@\S+oper\.sock: the socket is at level operator, hacme needs level '
@@ -109,10 +132,9 @@ def main(lab):
          r'TLS frontend' % (re.escape(other), re.escape(st.crt_list)))
 
     # 4. HAProxy down (started, then stopped)
-    dsock = lab.path('down.sock')
-    h3cfg = lab.write('down-haproxy.cfg', MINI_HAPROXY.format(
-        sock=dsock, level='admin', port=lab.port(), crt_list=st.crt_list))
-    h3 = lab.haproxy(h3cfg, stats_socket=dsock, name='haproxy-down')
+    shipped_spoe = os.path.join(L.SRC, 'haproxy-conf', 'spoe-acme.conf')
+    h3, dsock = mini_haproxy(lab, 'down', crt_list=st.crt_list, spoe=shipped_spoe,
+                             agent_port=st.agent_port)
     cfg = lab.write('down.cfg', text.replace(sock_line, 'runtime-api unix@%s' % dsock))
     rc, out, err = lab.hacme('check', config=cfg)
     t.eq(rc, 0, 'HAProxy down: while it runs, check passes (%s)' % err.strip()[:200])
@@ -137,6 +159,36 @@ def main(lab):
                  wrap=wrap)
     else:
         t.skip('cert-dir read-only', 'needs root and unshare')
+
+    # 6. the SPOE side, read from HAProxy's own files (local agent mode:
+    # hacme-spoa on spoa-listen, a port nothing else uses)
+    lport = lab.port()
+    local = text.replace('spoa-listen 127.0.0.1:%d' % st.agent_port, 'spoa-listen 127.0.0.1:%d' % lport)
+    local = '\n'.join(l for l in local.splitlines() if not l.strip().startswith('agent ')) + '\n'
+    _, ssock = mini_haproxy(lab, 'spoe-ok', crt_list=st.crt_list, spoe=shipped_spoe, agent_port=lport)
+    cfg = lab.write('spoe-ok.cfg', local.replace(sock_line, 'runtime-api unix@%s' % ssock))
+    rc, out, err = lab.hacme('check', config=cfg)
+    t.eq(rc, 0, 'SPOE as shipped: check passes (%s)' % err.strip()[:300])
+    t.like(out, r'spoe-acme\.conf:\d+: spoe-agent acme-agent: option set-on-error',
+           'SPOE as shipped: set-on-error seen in the file HAProxy loaded')
+    t.like(out, r'backend be_acme_agent of spoe-agent acme-agent reaches spoa-listen 127\.0\.0\.1:%d' % lport,
+           'SPOE as shipped: HAProxy (show servers state) sends to spoa-listen')
+
+    no_soe = lab.write('spoe-no-set-on-error.conf', ''.join(
+        l for l in open(shipped_spoe).readlines() if 'set-on-error' not in l))
+    _, ssock = mini_haproxy(lab, 'spoe-nosoe', crt_list=st.crt_list, spoe=no_soe, agent_port=lport)
+    cfg = lab.write('spoe-nosoe.cfg', local.replace(sock_line, 'runtime-api unix@%s' % ssock))
+    case(lab, pb, 'set-on-error missing', cfg,
+         r'%s:\d+: spoe-agent acme-agent has no `option set-on-error`: add `option set-on-error err`'
+         % re.escape(no_soe))
+
+    _, ssock = mini_haproxy(lab, 'spoe-elsewhere', crt_list=st.crt_list, spoe=shipped_spoe,
+                            agent_port=lab.port())
+    cfg = lab.write('spoe-elsewhere.cfg', local.replace(sock_line, 'runtime-api unix@%s' % ssock))
+    case(lab, pb, 'agent backend elsewhere', cfg,
+         r'spoe-acme\.conf:\d+: spoe-agent acme-agent sends challenges to backend be_acme_agent, '
+         r'whose servers are 127\.0\.0\.1:\d+ \(HAProxy unix@\S+\), not hacme-spoa\'s spoa-listen '
+         r'127\.0\.0\.1:%d: point its server there' % lport)
 
     # hacme run: HAProxy's socket wrong -> failures with backoff, no order
     cfg = lab.write('run-wrong.cfg', text.replace(sock_line, 'runtime-api unix@%s' %
