@@ -19,14 +19,19 @@
 #     with Lab() as lab:
 #         pb = lab.pebble(newer=True)
 #
-# Cache: $HACME_CI_CACHE (default /var/cache/hacme-ci): pebble-2.10/ and
+# Cache: $HACME_CI_CACHE (default /var/cache/hacme-ci, ~/.cache/hacme-ci when
+# not root): pebble-2.10/ and
 # haproxy-3.2/ (the chroot: 55 MB, about a minute to make). The mirror is
 # the machine's own, read from /etc/apt/sources.list{,.d/*} at run time
 # (override: HACME_DEBIAN_MIRROR=http://host/debian). Needs root for the
 # chroot (chroot, bind mounts); pebble needs nothing but apt-get and dpkg.
 set -eu
 
-CACHE=${HACME_CI_CACHE:-/var/cache/hacme-ci}
+if [ "$(id -u)" = 0 ]; then
+	CACHE=${HACME_CI_CACHE:-/var/cache/hacme-ci}
+else
+	CACHE=${HACME_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hacme-ci}
+fi
 SUITE=${HACME_NEWER_SUITE:-sid}
 
 log() { echo "platforms: $*" >&2; }
@@ -60,7 +65,7 @@ apt_private() {
 	APT="-o Dir::Etc::sourcelist=$d/sources.list -o Dir::Etc::sourceparts=/dev/null
 	     -o APT::Architecture=$arch -o APT::Architectures=$arch
 	     -o Dir::State::Lists=$d/lists -o Dir::Cache=$d/cache -o Debug::NoLocking=1
-	     -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=root
+	     -o APT::Get::List-Cleanup=0 -o APT::Sandbox::User=$(id -un)
 	     -o Acquire::Check-Valid-Until=false -q"
 	log "apt-get update ($url $SUITE)"
 	# shellcheck disable=SC2086
