@@ -677,9 +677,14 @@ op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 			return -1;
 		}
 		if (v->prev != NULL && stat(v->path, &st) == 0) {
-			/* keep the mode and group the admin gave the file */
-			(void)fchown(fd, (uid_t)-1, st.st_gid);
+			/* keep the owner (as root), group and mode the file had */
+			if (fchown(fd, geteuid() == 0 ? st.st_uid : (uid_t)-1, st.st_gid) < 0)
+				(void)fchown(fd, (uid_t)-1, st.st_gid);
 			(void)fchmod(fd, st.st_mode & 07777);
+		} else if (geteuid() == 0 && stat(op->d->cert_dir, &st) == 0) {
+			/* `sudo hacme ...`: the file belongs to the cert dir's owner (the
+			 * service's user), who must read it back at the next deploy */
+			(void)fchown(fd, st.st_uid, st.st_gid);
 		}
 		for (off = 0, w = 0; off < v->len && w >= 0; off += (size_t)(w > 0 ? w : 0))
 			if ((w = write(fd, v->pem + off, v->len - off)) < 0 && errno == EINTR)

@@ -2,6 +2,7 @@
 #include "acme/import.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
@@ -550,6 +551,32 @@ out:
 	return rc;
 }
 
+static uid_t own_uid;
+static gid_t own_gid;
+
+static int
+own_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	if ((sb->st_uid != own_uid || sb->st_gid != own_gid) &&
+	    lchown(path, own_uid, own_gid) < 0)
+		fprintf(stderr, "hacme: %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+/* Run as root (certbot's keys are root's), the import leaves the state dir
+ * as its owner (the service's user) can use it. */
+static void
+state_owned(const char *state_dir)
+{
+	struct stat sb;
+
+	if (geteuid() != 0 || stat(state_dir, &sb) < 0 || sb.st_uid == 0)
+		return;
+	own_uid = sb.st_uid;
+	own_gid = sb.st_gid;
+	(void)nftw(state_dir, own_one, 16, FTW_PHYS);
+}
+
 static int
 renewal_filter(const struct dirent *d)
 {
@@ -614,6 +641,7 @@ import_main(const char *cfgpath, int argc, char **argv, import_deploy_fn *deploy
 			lineage_free(&ls[n]);
 	}
 	store_unlock(&st);
+	state_owned(cfg.state_dir);
 	if (n == 0) {
 		printf("nothing imported\n");
 		rc = 0;
@@ -641,6 +669,7 @@ import_main(const char *cfgpath, int argc, char **argv, import_deploy_fn *deploy
 		goto out;
 	}
 	rc = nn > 0 && deploy != NULL ? deploy(&cfg2, nn, names) : 0;
+	state_owned(cfg.state_dir);	/* the deploy's lock and records too */
 	printf("\nStill to do:\n"
 	    "  1. stop certbot's renewals: `systemctl disable --now certbot.timer` and delete "
 	    "the cron line that runs `certbot renew` (its --post-hook would overwrite hacme's "

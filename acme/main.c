@@ -65,7 +65,8 @@ static const char usage_text[] =
     "  help                         this text\n"
     "NAME is a `cert` section, or a domain name (a one-name certificate).\n"
     "See hacme(8) and hacme.conf(5).\n"
-    "-c FILE: the configuration (default " DEFAULT_CONFIG "); -v: debug log; -q: warnings only\n";
+    "-c FILE: the configuration (default " DEFAULT_CONFIG "); -v: debug log; -q: warnings only;\n"
+    "verbs print notices and above, `run` its log-level (default info)\n";
 
 /* ---- the worker: CA clients, agents, orders ---- */
 
@@ -1070,12 +1071,17 @@ main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return 0;
 	}
-	if (strcmp(verb, "import") == 0)	/* writes the config: loads it itself */
+	if (strcmp(verb, "import") == 0) {	/* writes the config: loads it itself */
+		if (level == LOG_LVL_INFO)
+			log_threshold = LOG_LVL_NOTICE;
 		return import_main(cfgpath, argc - i, argv + i, verb_deploy);
+	}
 	if (load_config(&cfg, cfgpath) < 0) {
 		config_free(&cfg);
 		return EXIT_USAGE;
 	}
+	if (level == LOG_LVL_INFO && strcmp(verb, "run") != 0)
+		log_threshold = LOG_LVL_NOTICE;	/* a verb's own output says enough; -v: more */
 	if (strcmp(verb, "check") == 0) {
 		bool offline = i < argc && strcmp(argv[i], "--offline") == 0;
 		if (argc - i > (offline ? 1 : 0)) {

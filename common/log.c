@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@ enum log_level log_threshold = LOG_LVL_NOTICE;
 static const char *log_prog = "hacme";
 static char log_buf[64 * 1024];
 static size_t log_len;
+static bool log_journal;	/* stderr is systemd's journal stream */
 static time_t log_stamp_sec = -1;
 static char log_stamp[32];
 
@@ -19,11 +22,26 @@ static const char *const log_names[] = {
 	"error", "warning", "notice", "info", "debug",
 };
 
+/* systemd sets JOURNAL_STREAM=<dev>:<inode> of the stream it connected
+ * stderr to; a redirected stderr no longer matches it. */
+static bool
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_init(const char *progname, enum log_level level)
 {
 	log_prog = progname;
 	log_threshold = level;
+	log_journal = stderr_is_journal();
 }
 
 bool
@@ -61,7 +79,7 @@ log_flush(void)
 	log_len = 0;
 }
 
-/* Starts a line in log_buf: "<stamp>.<ms>Z <prog> <level>: ", built by
+/* Starts a line in log_buf: ["<N>"]"<stamp>.<ms>Z <prog> <level>: ", built by
  * hand (snprintf was a third of the agent's time at level info). Returns
  * the room left for the message, keeping one byte for the '\n'; 0 when the
  * header does not fit (nothing is then added). */
@@ -86,10 +104,15 @@ log_begin(enum log_level lvl)
 	slen = strlen(log_stamp);
 	plen = strnlen(log_prog, 64);
 	nlen = strlen(name);
-	need = slen + 6 + plen + 1 + nlen + 2;
+	need = (log_journal ? 3 : 0) + slen + 6 + plen + 1 + nlen + 2;
 	if (need + 2 > sizeof(log_buf) - log_len)
 		return 0;
 	p = log_buf + log_len;
+	if (log_journal) {	/* syslog priority: journalctl -p works */
+		*p++ = '<';
+		*p++ = (char)('3' + lvl);
+		*p++ = '>';
+	}
 	memcpy(p, log_stamp, slen);
 	p += slen;
 	ms = ts.tv_nsec / 1000000;
