@@ -122,6 +122,7 @@ struct pres {			/* a token waiting for every live node */
 	struct pres *next;
 	struct cluster *cl;
 	char token[TOKEN_MAX + 1];
+	char label[64];		/* the order's, for messages */
 	void (*cb)(void *, const char *);
 	void *arg;
 	double deadline;
@@ -1055,6 +1056,16 @@ pres_done(struct pres *p, const char *err)
 		cb(arg, err);
 }
 
+/* The store went away after the token was given to it: the nodes that
+ * were up had it; the CA is asked, as after any bounded wait. */
+static void
+pres_unchecked(struct pres *p, const char *why)
+{
+	log_warn("%s token %s: could not check the nodes' acknowledgements in %.0f s (%s): "
+	    "asking the CA to validate anyway", p->label, p->token, CLUSTER_ACK_WAIT, why);
+	pres_done(p, NULL);
+}
+
 static void
 missing_reply(void *arg, redisReply *rr, const char *err)
 {
@@ -1069,11 +1080,11 @@ missing_reply(void *arg, redisReply *rr, const char *err)
 	}
 	if (err != NULL || rr->type != REDIS_REPLY_ARRAY) {
 		if (ev_time() > p->deadline)
-			pres_done(p, err != NULL ? err : "store: unexpected reply");
+			pres_unchecked(p, err != NULL ? err : "unexpected reply");
 		return;
 	}
 	if (rr->elements == 0) {
-		log_info("token %s: every live node holds it (%.0f ms)", p->token,
+		log_info("%s token %s: every live node holds it (%.0f ms)", p->label, p->token,
 		    (ev_time() - p->deadline + CLUSTER_ACK_WAIT) * 1000.);
 		pres_done(p, NULL);
 		return;
@@ -1084,8 +1095,9 @@ missing_reply(void *arg, redisReply *rr, const char *err)
 		if (rr->element[i]->type == REDIS_REPLY_STRING)
 			len += (size_t)snprintf(names + len, sizeof names - len, "%s%s",
 			    len > 0 ? ", " : "", rr->element[i]->str);
-	log_warn("token %s: no acknowledgement in %.0f s from node%s %s: asking the CA to "
-	    "validate anyway", p->token, CLUSTER_ACK_WAIT, rr->elements > 1 ? "s" : "", names);
+	log_warn("%s token %s: no acknowledgement in %.0f s from node%s %s: asking the CA to "
+	    "validate anyway", p->label, p->token, CLUSTER_ACK_WAIT, rr->elements > 1 ? "s" : "",
+	    names);
 	pres_done(p, NULL);
 }
 
@@ -1101,7 +1113,7 @@ pres_check(struct pres *p)
 	if (eval(p->cl, missing_reply, p, MISSING_LUA, 2, args, 2) == 0)
 		p->asking = true;
 	else if (ev_time() > p->deadline)
-		pres_done(p, "store down while waiting for the nodes");
+		pres_unchecked(p, redis_error(p->cl->cmd));
 }
 
 static void
@@ -1153,8 +1165,9 @@ on_message(void *arg, const char *msg, size_t len)
 }
 
 int
-cluster_token_publish(struct cluster *cl, const char *token, const char *keyauth, unsigned ttl,
-    const char *host, void (*cb)(void *, const char *), void *arg, char *err, size_t errlen)
+cluster_token_publish(struct cluster *cl, const char *label, const char *token,
+    const char *keyauth, unsigned ttl, const char *host, void (*cb)(void *, const char *),
+    void *arg, char *err, size_t errlen)
 {
 	struct pres *p;
 	char tk[TOKEN_MAX + 16], ak[TOKEN_MAX + 16], val[800], ms[24], exp[24];
@@ -1169,6 +1182,7 @@ cluster_token_publish(struct cluster *cl, const char *token, const char *keyauth
 	}
 	p->cl = cl;
 	snprintf(p->token, sizeof p->token, "%s", token);
+	snprintf(p->label, sizeof p->label, "%s", label);
 	p->cb = cb;
 	p->arg = arg;
 	p->deadline = ev_time() + CLUSTER_ACK_WAIT;
@@ -1273,13 +1287,9 @@ conn_state(void *arg, bool up, const char *err)
 	redis_cmdf(cl->cmd, ignore_reply, NULL, "ZREMRANGEBYSCORE hacme:toks -inf %.0f",
 	    ev_time() * 1000.);
 	redis_cmdf(cl->cmd, toks_pending, cl, "ZRANGE hacme:toks 0 -1");
-	if (cl->sync_cb != NULL && !cl->synced_once) {
-		cl->synced_once = true;
-		sync_run(cl);
-	} else {
-		sync_certs(cl);
-		push_newer(cl);
-	}
+	/* account keys and certificates: Redis may have come back empty */
+	cl->synced_once = true;
+	sync_run(cl);
 }
 
 /* ---- the backend ---- */

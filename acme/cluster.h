@@ -29,7 +29,7 @@ struct ev_loop;
 
 #define CLUSTER_HEARTBEAT 2.0		/* seconds between heartbeats */
 #define CLUSTER_HEARTBEAT_TTL 6000	/* ms a heartbeat lives */
-#define CLUSTER_LOCK_TTL 30000		/* ms; renewed every third of it */
+#define CLUSTER_LOCK_TTL 15000		/* ms; renewed every third of it */
 #define CLUSTER_ACK_WAIT 10.0		/* seconds to wait for every live node */
 
 /* The cluster of a Redis backend, NULL for another backend. */
@@ -38,13 +38,13 @@ struct cluster *backend_cluster(struct backend *b);
 /* The agents this node adds published tokens to (borrowed; NULL: none). */
 void cluster_set_agents(struct cluster *cl, struct agentctl *agents);
 
-/* Writes the token, publishes it and calls cb once every live node's
+/* Writes the token (label: the order's, for messages), publishes it and calls cb once every live node's
  * agents hold it (err NULL), or after CLUSTER_ACK_WAIT with a warning
  * naming the nodes that did not (err NULL too: the CA may still reach the
  * others); err when Redis is down. 0, or -1 with err (no callback). */
-int cluster_token_publish(struct cluster *cl, const char *token, const char *keyauth,
-    unsigned ttl, const char *host, void (*cb)(void *arg, const char *err), void *arg,
-    char *err, size_t errlen);
+int cluster_token_publish(struct cluster *cl, const char *label, const char *token,
+    const char *keyauth, unsigned ttl, const char *host,
+    void (*cb)(void *arg, const char *err), void *arg, char *err, size_t errlen);
 /* No callback for arg any more. */
 void cluster_token_cancel(struct cluster *cl, void *arg);
 /* Deletes it everywhere (this node's agents at once). */

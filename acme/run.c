@@ -574,7 +574,7 @@ rc_order(struct rcert *c)
 	}
 }
 
-#define LOCK_BUSY_RETRY 20	/* seconds before asking again for a lock held elsewhere */
+#define LOCK_BUSY_RETRY 5	/* seconds before asking again for a lock held elsewhere */
 #define LOCK_STORE_RETRY 5	/* seconds before asking a store that was down */
 
 static void
@@ -592,10 +592,12 @@ rc_locked(void *arg, const struct backend_grant *g)
 			log_info("%s: %s", c->id, g->err);
 			c->next_attempt = now + LOCK_BUSY_RETRY;
 		} else {
-			/* the store is down: the CA was not asked, no failure counted */
+			/* the store is down: the CA was not asked, no failure counted;
+			 * said once per outage, not at every retry */
+			if (strncmp(c->last_error, "store ", 6) != 0)
+				log_err("%s: %s", c->id, g->err);
 			snprintf(c->last_error, sizeof c->last_error, "%s", g->err);
 			c->next_attempt = now + LOCK_STORE_RETRY;
-			log_err("%s: %s", c->id, g->err);
 		}
 		rc_plan(c);
 		dispatch(r);

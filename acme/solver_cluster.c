@@ -30,7 +30,7 @@ cl_present(struct solver *s, const struct solver_chall *c, solver_cb *cb, void *
 {
 	struct solver_cluster *x = (struct solver_cluster *)s;
 
-	return cluster_token_publish(x->cl, c->token, c->keyauth, TOKEN_TTL, c->name, cb, arg,
+	return cluster_token_publish(x->cl, c->label, c->token, c->keyauth, TOKEN_TTL, c->name, cb, arg,
 	    err, errlen) < 0 ? -1 : 0;
 }
 
