@@ -123,9 +123,12 @@ struct pres {			/* a token waiting for every live node */
 	struct cluster *cl;
 	char token[TOKEN_MAX + 1];
 	char label[64];		/* the order's, for messages */
+	char value[800];	/* "<keyauth> <host|*>" */
+	unsigned ttl;
+	double expires;		/* the token's, ev_time() */
 	void (*cb)(void *, const char *);
 	void *arg;
-	double deadline;
+	double deadline, last_deadline;	/* the wait, and how far a reconnect extends it */
 	ev_timer poll;
 	bool asking;
 	bool gone;		/* answered or cancelled: freed by the reply */
@@ -1164,13 +1167,30 @@ on_message(void *arg, const char *msg, size_t len)
 	}
 }
 
+/* Writes and publishes p's token (again after a reconnect: the master
+ * may be a replica that never saw it; the acknowledgements start over). */
+static int
+pres_publish(struct pres *p)
+{
+	char tk[TOKEN_MAX + 16], ak[TOKEN_MAX + 16], ms[24], exp[24];
+	double left = p->expires - ev_time();
+
+	if (left < 1)
+		left = 1;
+	key_of(tk, sizeof tk, "tok", p->token);
+	key_of(ak, sizeof ak, "ack", p->token);
+	snprintf(ms, sizeof ms, "%.0f", left * 1000.);
+	snprintf(exp, sizeof exp, "%.0f", p->expires * 1000.);
+	const char *args[] = { tk, "hacme:toks", ak, p->token, p->value, ms, exp };
+	return eval(p->cl, ignore_reply, (void *)"token", TOK_LUA, 3, args, 7);
+}
+
 int
 cluster_token_publish(struct cluster *cl, const char *label, const char *token,
     const char *keyauth, unsigned ttl, const char *host, void (*cb)(void *, const char *),
     void *arg, char *err, size_t errlen)
 {
 	struct pres *p;
-	char tk[TOKEN_MAX + 16], ak[TOKEN_MAX + 16], val[800], ms[24], exp[24];
 
 	if (strlen(token) > TOKEN_MAX || strlen(keyauth) > 600) {
 		snprintf(err, errlen, "token too long");
@@ -1186,13 +1206,11 @@ cluster_token_publish(struct cluster *cl, const char *label, const char *token,
 	p->cb = cb;
 	p->arg = arg;
 	p->deadline = ev_time() + CLUSTER_ACK_WAIT;
-	key_of(tk, sizeof tk, "tok", token);
-	key_of(ak, sizeof ak, "ack", token);
-	snprintf(val, sizeof val, "%s %s", keyauth, host != NULL && host[0] ? host : "*");
-	snprintf(ms, sizeof ms, "%lu", (unsigned long)ttl * 1000UL);
-	snprintf(exp, sizeof exp, "%.0f", (ev_time() + ttl) * 1000.);
-	const char *args[] = { tk, "hacme:toks", ak, token, val, ms, exp };
-	if (eval(cl, ignore_reply, (void *)"token", TOK_LUA, 3, args, 7) < 0) {
+	p->last_deadline = ev_time() + 3 * CLUSTER_ACK_WAIT;
+	p->ttl = ttl;
+	p->expires = ev_time() + ttl;
+	snprintf(p->value, sizeof p->value, "%s %s", keyauth, host != NULL && host[0] ? host : "*");
+	if (pres_publish(p) < 0) {
 		snprintf(err, errlen, "store %s is down (%s): cannot give the token to the "
 		    "other nodes", redis_where(cl->cmd), redis_error(cl->cmd));
 		free(p);
@@ -1287,6 +1305,14 @@ conn_state(void *arg, bool up, const char *err)
 	redis_cmdf(cl->cmd, ignore_reply, NULL, "ZREMRANGEBYSCORE hacme:toks -inf %.0f",
 	    ev_time() * 1000.);
 	redis_cmdf(cl->cmd, toks_pending, cl, "ZRANGE hacme:toks 0 -1");
+	/* tokens still waiting for acknowledgements: written again (a promoted
+	 * replica may not have them) and waited for a little longer */
+	for (struct pres *p = cl->pres; p != NULL; p = p->next) {
+		if (p->gone || pres_publish(p) < 0)
+			continue;
+		double d = ev_time() + CLUSTER_ACK_WAIT;
+		p->deadline = d < p->last_deadline ? d : p->last_deadline;
+	}
 	/* account keys and certificates: Redis may have come back empty */
 	cl->synced_once = true;
 	sync_run(cl);

@@ -16,6 +16,10 @@
 #      BENCH_DEPLOY_CERTS, BENCH_DEPLOY_CONNS)
 #   6. `hacme check --offline` with 10,000 .. 80,000 cert sections
 #      (bench_config.py: BENCH_CONFIG_SIZES, BENCH_CONFIG_ROUNDS)
+#   7. cluster mode, redis + 3 nodes: token publication -> every node
+#      holding it, issuance -> every node serving, orders and Redis
+#      commands per certificate (bench_cluster.py: BENCH_CLUSTER_TOKENS,
+#      BENCH_CLUSTER_CERTS)
 # Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
 # see bench_agent_http.py), BENCH_HAPROXY_32=0 (HTTP on 2.6 only);
 # BENCH_SPOP_CONNS (connection counts, "1 4 16"),
@@ -213,6 +217,13 @@ section "6. hacme check --offline: 10,000 .. 80,000 cert sections"
 	python3 "$here/bench_config.py" 2>&1 | tee "$work/config.out") ||
 	{ failed=1; summary+=("config benchmark FAILED (see its output)"); }
 while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/config.out" 2>/dev/null)
+
+# --- 7. cluster mode ----------------------------------------------------------
+section "7. cluster (redis, 3 nodes): token -> every node, issuance -> every node serving"
+(set -o pipefail; ninja -C "$build" acme/hacme >/dev/null &&
+	python3 "$here/bench_cluster.py" 2>&1 | tee "$work/cluster.out") ||
+	{ failed=1; summary+=("cluster benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/cluster.out" 2>/dev/null)
 
 # --- summary -----------------------------------------------------------------
 section "summary"
