@@ -417,6 +417,8 @@ spoe_files(struct krt *t, long pid)
 	const char *path = t->addr;
 	size_t acme = 0;
 
+	if (strncmp(path, "master@", 7) == 0)
+		path += 7;
 	if (strncmp(path, "unix@", 5) == 0 || strncmp(path, "unix:", 5) == 0)
 		path += 5;
 	else if (path[0] != '/') {

@@ -599,7 +599,7 @@ int
 hapconf_read_pid(struct hapconf *h, long pid, char *err, size_t errlen)
 {
 	char path[64], cwd[PATH_MAX], *argv = NULL, *envb = NULL;
-	const char *files[HC_FILES_MAX], *env[4096];
+	const char *files[HC_FILES_MAX], *env[4096], *master = NULL;
 	size_t alen, elen = 0, nf = 0, ne = 0;
 	ssize_t n;
 	int rc;
@@ -633,6 +633,10 @@ hapconf_read_pid(struct hapconf *h, long pid, char *err, size_t errlen)
 			} else if (strcmp(a, "-f") == 0 && i < alen) {
 				files[nf++] = argv + i;
 				i += strlen(argv + i) + 1;
+			} else if (strcmp(a, "-S") == 0 && i < alen) {
+				/* the master CLI: "-S PATH[,bind options]" */
+				master = argv + i;
+				i += strlen(argv + i) + 1;
 			}
 		}
 	}
@@ -643,6 +647,14 @@ hapconf_read_pid(struct hapconf *h, long pid, char *err, size_t errlen)
 		return -1;
 	}
 	rc = hapconf_read(h, files, nf, env, ne, cwd[0] != '\0' ? cwd : NULL, err, errlen);
+	if (rc == 0 && master != NULL) {
+		char **q = realloc(h->sockets, (h->nsockets + 1) * sizeof(*q));
+		if (q != NULL) {
+			h->sockets = q;
+			if ((q[h->nsockets] = strndup(master, strcspn(master, ","))) != NULL)
+				h->nsockets++;
+		}
+	}
 	if (envb == NULL && h->warn[0] == '\0')
 		snprintf(h->warn, sizeof h->warn, "/proc/%ld/environ: not readable", pid);
 	free(argv);

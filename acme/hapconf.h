@@ -33,7 +33,8 @@ struct hapconf_agent {
 };
 
 struct hapconf {
-	char **sockets;		/* `stats socket` addresses, expanded */
+	char **sockets;		/* `stats socket` addresses, expanded; and the
+				 * master CLI's -S path (hapconf_read_pid) */
 	size_t nsockets;
 	size_t nfilters;	/* `filter spoe` lines */
 	struct hapconf_agent *agents;	/* of every SPOE filter's scope */
