@@ -1051,7 +1051,7 @@ class Lab:
         return ca_pem, pem, key
 
     def pebble(self, env=None, config=None, http_port=None, tls_port=None, timeout=30,
-               newer=None):
+               newer=None, dns_server=None):
         """Start pebble-challtestsrv (DNS: every name -> 127.0.0.1) then
         pebble, both on loopback only. Returns a Pebble with:
           directory, ca_bundle, http_port, tls_port, mgmt, listen_port,
@@ -1072,7 +1072,11 @@ class Lab:
         which 2.10 ignores, becomes the validityPeriod of its single
         profile 'default' (2.10 picks a random profile for an order that
         names none, so the lab never configures more than one unless
-        config gives 'profiles'). pb.newer tells which one runs."""
+        config gives 'profiles'). pb.newer tells which one runs.
+
+        dns_server='HOST:PORT' makes pebble resolve every name (A, AAAA,
+        TXT, CAA) there instead of at challtestsrv (which still runs), e.g.
+        a zone served by knot on loopback for dns-01 / dns-persist-01."""
         if newer is None:
             newer = os.environ.get('HACME_PEBBLE', '') == '2.10'
         bindir = pebble_newer_bindir() if newer else None
@@ -1119,8 +1123,9 @@ class Lab:
         penv = {'PEBBLE_VA_NOSLEEP': '1'}
         penv.update(env or {})
         pb.env = penv
+        pb.dns_server = dns_server or '127.0.0.1:%d' % pb.dns_port
         pb.proc = self.spawn('pebble', [pebble_bin, '-config', pb.config_path,
-                                        '-dnsserver', '127.0.0.1:%d' % pb.dns_port],
+                                        '-dnsserver', pb.dns_server],
                              env=penv,
                              ready=[Ready.listen(pb.listen_port), Ready.listen(pb.mgmt_port)],
                              timeout=timeout)

@@ -17,7 +17,8 @@
 # starts pebble 2.10 with a config it understands (profiles, User-Agent on
 # every probe, challtestsrv's -dnsserver). Example for dns-persist-01:
 #     with Lab() as lab:
-#         pb = lab.pebble(newer=True)
+#         pb = lab.pebble(newer=True, dns_server='127.0.0.1:%d' % knot_port)
+# (dns_server: where pebble resolves every name; default pebble-challtestsrv)
 #
 # Cache: $HACME_CI_CACHE (default /var/cache/hacme-ci, ~/.cache/hacme-ci when
 # not root): pebble-2.10/ and
