@@ -117,6 +117,60 @@ def _cmd(pid):
         return None
 
 
+def example_commands(lab, pb, st):
+    """The two examples of dist/hacme.cfg (the shipped /etc/hacme/hacme.cfg)
+    work as written: mail (a mail(1) stand-in on PATH records its input)
+    and the curl webhook (to an HTTP server of this test instead of
+    hooks.example.com)."""
+    import http.server
+    import threading
+    lines = [l.strip()[1:].strip() for l in open(os.path.join(L.SRC, 'dist', 'hacme.cfg'))
+             if l.strip().startswith('# notify-command')]
+    t.eq(len(lines), 2, 'dist/hacme.cfg shows two notify-command examples (mail, curl)')
+    bindir = lab.path('bin')
+    os.makedirs(bindir, exist_ok=True)
+    lab.write('bin/mail', '#!/bin/sh\n{ echo "args: $*"; cat; } >> %s\n' % lab.path('mail.txt'), mode=0o755)
+    got = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            got.append((self.path, self.headers.get('Content-Type'),
+                        self.rfile.read(int(self.headers.get('Content-Length', 0)))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.HTTPServer(('127.0.0.1', 0), Hook)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        for i, line in enumerate(lines):
+            line = line.replace('https://hooks.example.com/hacme', 'http://127.0.0.1:%d/hacme' % srv.server_port)
+            cfg = lab.hacme_config(pb, st, certs=[('ex%d' % i, ['domains ex%d.example' % i])],
+                                   glob=[line], name='ex%d.cfg' % i)
+            rc, out, err = lab.hacme('issue', 'ex%d' % i, config=cfg,
+                                     env={'PATH': bindir + ':' + os.environ.get('PATH', '/usr/bin:/bin')})
+            t.eq(rc, 0, 'example %d: issue with it: exit 0' % i)
+        try:
+            L.wait_until(lambda: os.path.exists(lab.path('mail.txt')) and 'issued ex0' in open(lab.path('mail.txt')).read(),
+                         20, 'mail')
+            mail = open(lab.path('mail.txt')).read()
+        except L.LabError:
+            mail = ''
+        t.ok('args: -s hacme: issued ex0 root' in mail and 'issued ex0 ' in mail,
+             'the mail example mails "issued ex0" to root, subject "hacme: issued ex0": %r' % mail[:100])
+        try:
+            L.wait_until(lambda: got, 20, 'webhook')
+        except L.LabError:
+            pass
+        body = json.loads(got[0][2]) if got else {}
+        t.ok(got and got[0][0] == '/hacme' and got[0][1] == 'application/json' and
+             body.get('event') == 'issued' and body.get('name') == 'ex1',
+             'the curl example POSTs JSON {event, name, error} to the webhook: %r' % (got[:1],))
+    finally:
+        srv.shutdown()
+
+
 def run_events(lab):
     """hacme run: issued; the CA goes away; failed, then expiring."""
     hp = lab.port()
@@ -146,5 +200,6 @@ with L.Lab('notify') as lab:
     pb = lab.pebble(http_port=hp)
     st = lab.stack(http_port=hp)
     cli_events(lab, pb, st)
+    example_commands(lab, pb, st)
     run_events(lab)
 sys.exit(t.done())
