@@ -743,6 +743,20 @@ ari_done(void *arg, const struct acme_resp *r)
 }
 
 void
+acme_renewal_info_cancel(struct acme *a, void *arg)
+{
+	struct acme_req *r, *next;
+
+	for (r = a->reqs; r != NULL; r = next) {
+		next = r->next;
+		if (r->cb == ari_done && ((struct ari *)r->arg)->arg == arg) {
+			free(r->arg);
+			req_free(r);
+		}
+	}
+}
+
+void
 acme_renewal_info(struct acme *a, const char *ari_id,
     void (*cb)(void *, const char *, time_t, time_t, long), void *arg)
 {
@@ -2086,6 +2100,12 @@ nomem:
 		order_free(o);
 	}
 	return NULL;
+}
+
+void
+acme_order_set_arg(struct acme_order *o, void *arg)
+{
+	o->arg = arg;
 }
 
 void

@@ -133,6 +133,8 @@ struct acme_order_result {
 struct acme_order *acme_order(struct acme *a, const struct acme_order_req *req,
     void (*cb)(void *arg, const struct acme_order_result *r), void *arg,
     char *err, size_t errlen);
+/* The order's callback gets arg from now on (its owner moved). */
+void acme_order_set_arg(struct acme_order *o, void *arg);
 /* Stops an order: its answers are cleaned up (without waiting), its
  * callback not called. */
 void acme_order_cancel(struct acme_order *o);
@@ -145,6 +147,10 @@ void acme_order_cancel(struct acme_order *o);
 void acme_renewal_info(struct acme *a, const char *ari_id,
     void (*cb)(void *arg, const char *err, time_t start, time_t end, long retry_after),
     void *arg);
+
+/* Drops every renewalInfo request in flight whose callback argument is
+ * arg, without calling it. */
+void acme_renewal_info_cancel(struct acme *a, void *arg);
 
 /* ---- revocation and account changes (RFC 8555 sections 7.6, 7.3.5-6) ---- */
 

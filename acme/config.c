@@ -1959,3 +1959,48 @@ oom:
 	set_err(err, errlen, "out of memory");
 	return NULL;
 }
+
+static bool
+str_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool
+strv_same(char *const *a, size_t na, char *const *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!str_same(a[i], b[i]))
+			return false;
+	return true;
+}
+
+bool
+config_ca_same(const struct config_ca *a, const struct config_ca *b)
+{
+	return str_same(a->name, b->name) && str_same(a->directory, b->directory) &&
+	    strv_same(a->contact, a->ncontact, b->contact, b->ncontact) &&
+	    str_same(a->ca_bundle, b->ca_bundle) && a->account_key == b->account_key &&
+	    str_same(a->eab_kid, b->eab_kid) && str_same(a->eab_hmac_key, b->eab_hmac_key);
+}
+
+bool
+config_cert_same(const struct config_cert *a, const struct config_cert *b)
+{
+	if (!str_same(a->name, b->name) ||
+	    !strv_same(a->domains, a->ndomains, b->domains, b->ndomains) ||
+	    a->nkeys != b->nkeys || memcmp(a->keys, b->keys, a->nkeys * sizeof *a->keys) != 0 ||
+	    !config_ca_same(a->ca, b->ca) || !str_same(a->profile, b->profile) ||
+	    !str_same(a->preferred_chain, b->preferred_chain) ||
+	    a->reuse_key != b->reuse_key || a->preflight != b->preflight ||
+	    (a->dns == NULL) != (b->dns == NULL) ||
+	    (a->dns != NULL && !str_same(a->dns->name, b->dns->name)))
+		return false;
+	for (size_t i = 0; i < a->ndomains; i++)
+		if ((a->challenges != NULL ? a->challenges[i] : CHALL_HTTP01) !=
+		    (b->challenges != NULL ? b->challenges[i] : CHALL_HTTP01))
+			return false;
+	return true;
+}

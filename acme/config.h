@@ -122,6 +122,11 @@ int config_parse(struct config *c, const char *file, const char *text, size_t le
 void config_free(struct config *c);
 
 const struct config_cert *config_find_cert(const struct config *c, const char *name);
+/* True when two sections ask for the same thing (their lines aside): a
+ * SIGHUP keeps what runs for an unchanged section. A cert's dns section is
+ * compared by name. */
+bool config_ca_same(const struct config_ca *a, const struct config_ca *b);
+bool config_cert_same(const struct config_cert *a, const struct config_cert *b);
 const struct config_ca *config_find_ca(const struct config *c, const char *name);
 const struct config_dns *config_find_dns(const struct config *c, const char *name);
 /* The challenge of domain i of ce (http-01 when ce has none recorded). */

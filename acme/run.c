@@ -122,6 +122,8 @@ struct run {
 	const char *cfgpath;
 	struct rcert *rc;
 	size_t nrc;
+	struct rcert *kept;	/* SIGHUP: the old rcerts, adopted by rcerts_build */
+	size_t nkept;
 	struct deploy *deploy;
 	int run_lock;
 	unsigned running;
@@ -1058,23 +1060,70 @@ child_cb(struct ev_loop *loop, ev_child *w, int revents)
 
 /* ---- configuration ---- */
 
+/* Stops everything c has in flight: its order is cancelled. */
+static void
+rc_stop(struct rcert *c)
+{
+	struct run *r = c->r;
+
+	ev_timer_stop(r->w.loop, &c->timer);
+	acme_order_cancel(c->o);
+	c->o = NULL;
+	if (c->lk != NULL)
+		r->be->ops->lock_cancel(c->lk);
+	c->lk = NULL;
+	rc_unlock(c);
+	crypto_key_free(c->reuse);
+	c->reuse = NULL;
+}
+
+/* SIGHUP: what no new rcert adopted is stopped. */
+static void
+kept_drop(struct run *r)
+{
+	for (size_t k = 0; k < r->nkept; k++)
+		if (r->kept[k].r != NULL)
+			rc_stop(&r->kept[k]);
+	free(r->kept);
+	r->kept = NULL;
+	r->nkept = 0;
+}
+
 static void
 rcerts_free(struct run *r)
 {
-	for (size_t i = 0; i < r->nrc; i++) {
-		ev_timer_stop(r->w.loop, &r->rc[i].timer);
-		acme_order_cancel(r->rc[i].o);
-		r->rc[i].o = NULL;
-		if (r->rc[i].lk != NULL)
-			r->be->ops->lock_cancel(r->rc[i].lk);
-		r->rc[i].lk = NULL;
-		rc_unlock(&r->rc[i]);
-		crypto_key_free(r->rc[i].reuse);
-	}
+	for (size_t i = 0; i < r->nrc; i++)
+		rc_stop(&r->rc[i]);
 	free(r->rc);
 	r->rc = NULL;
 	r->nrc = 0;
 	r->running = 0;
+}
+
+/* SIGHUP: c (new) takes over what k (the same unchanged section before)
+ * had in flight -- its order, its lock -- and its renewal state. */
+static void
+rc_adopt(struct rcert *c, struct rcert *k)
+{
+	c->queued = k->queued;
+	c->o = k->o;
+	c->fence = k->fence;
+	c->reuse = k->reuse;
+	c->started = k->started;
+	c->renew_at = k->renew_at;
+	snprintf(c->reason, sizeof c->reason, "%s", k->reason);
+	c->ari_start = k->ari_start;
+	c->ari_end = k->ari_end;
+	c->ari_next_poll = k->ari_next_poll;
+	c->failures = k->failures;
+	c->next_attempt = k->next_attempt;
+	snprintf(c->last_error, sizeof c->last_error, "%s", k->last_error);
+	c->budget = k->budget;
+	memcpy(c->orders, k->orders, sizeof c->orders);
+	if (c->o != NULL) {
+		acme_order_set_arg(c->o, c);
+		c->r->running++;
+	}
 }
 
 static int
@@ -1104,6 +1153,13 @@ rcerts_build(struct run *r)
 		}
 	}
 	sched_load(r);
+	for (size_t i = 0; i < r->nrc; i++)
+		for (size_t k = 0; k < r->nkept; k++)
+			if (r->kept[k].r != NULL && strcmp(r->kept[k].id, r->rc[i].id) == 0) {
+				rc_adopt(&r->rc[i], &r->kept[k]);
+				r->kept[k].r = NULL;
+			}
+	kept_drop(r);
 	return 0;
 }
 
@@ -1202,9 +1258,11 @@ run_setup(struct run *r)
 {
 	char err[DEPLOY_ERR_MAX];
 
-	if (r->w.agents == NULL && worker_agents(&r->w, r->w.child <= 0) < 0)
-		return -1;
-	cluster_attach(r);
+	if (r->w.agents == NULL) {
+		if (worker_agents(&r->w, r->w.child <= 0) < 0)
+			return -1;
+		cluster_attach(r);	/* (SIGHUP kept the agents: their solver stays) */
+	}
 	child_watch(r);
 	if (r->cfg->nruntime_apis > 0 || r->cfg->reload_command != NULL) {
 		if ((r->deploy = deploy_new(r->w.loop, r->cfg, NULL, err, sizeof err)) == NULL) {
@@ -1286,6 +1344,27 @@ names_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_timer_start(loop, &r->check);
 }
 
+static bool
+str_same(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* The agents and the http-01 solver on them can stay through a SIGHUP:
+ * the same agent lines, local agent and pre-flight settings. */
+static bool
+agents_same(const struct config *a, const struct config *b)
+{
+	if (a->nagents != b->nagents || !str_same(a->spoa_listen, b->spoa_listen) ||
+	    !str_same(a->state_dir, b->state_dir) || a->preflight_port != b->preflight_port ||
+	    !str_same(a->preflight_connect, b->preflight_connect))
+		return false;
+	for (size_t i = 0; i < a->nagents; i++)
+		if (!str_same(a->agents[i], b->agents[i]))
+			return false;
+	return true;
+}
+
 static void
 sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -1295,7 +1374,9 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	struct config *nc = calloc(1, sizeof *nc), *old = r->cfg;
 	char err[CONFIG_ERR_MAX];
 	char **gone = NULL;
-	size_t ngone = 0;
+	size_t ngone = 0, kept = 0, inflight = 0;
+	struct ca_ctx *ncas = NULL;
+	bool keep_agents, *keepca = NULL;
 
 	if (nc == NULL)
 		return;
@@ -1315,30 +1396,85 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	for (size_t i = 0; i < old->ncerts; i++)
 		if (config_find_cert(nc, old->certs[i].name) == NULL)
 			gone[ngone++] = strdup(old->certs[i].name);
-	log_notice("SIGHUP: %s reloaded: %zu certificates, %zu removed", r->cfgpath,
-	    nc->ncerts, ngone);
-	rcerts_free(r);
+	/* what an unchanged section runs goes on: same agents, same started
+	 * CA, same section; everything else is stopped (its order cancelled) */
+	keep_agents = r->w.agents != NULL && agents_same(old, nc);
+	if ((keepca = calloc(r->w.ncas + 1, sizeof *keepca)) == NULL ||
+	    (ncas = calloc(nc->ncas + 1, sizeof *ncas)) == NULL) {
+		free(keepca);
+		for (size_t i = 0; i < ngone; i++)
+			free(gone[i]);
+		free(gone);
+		config_free(nc);
+		free(nc);
+		return;
+	}
+	for (size_t i = 0; i < r->w.ncas; i++) {
+		const struct config_ca *na = config_find_ca(nc, r->w.cas[i].ca->name);
+		keepca[i] = r->w.cas[i].state == CA_UP && na != NULL &&
+		    config_ca_same(r->w.cas[i].ca, na);
+	}
+	for (size_t i = 0; i < r->nrc; i++) {
+		struct rcert *c = &r->rc[i];
+		const struct config_cert *nce = config_find_cert(nc, c->cert->name);
+		bool keep = keep_agents && c->lk == NULL && keepca[c->ca - r->w.cas] &&
+		    nce != NULL && config_cert_same(c->cert, nce);
+		if (!keep) {
+			if (c->o != NULL)
+				log_notice("%s: changed or removed: its order is cancelled", c->id);
+			rc_stop(c);
+			c->r = NULL;	/* not adopted */
+			continue;
+		}
+		kept++;
+		ev_timer_stop(r->w.loop, &c->timer);
+		if (c->ari_polling)
+			acme_renewal_info_cancel(c->ca->acme, c);
+		c->ari_polling = false;
+		if (c->o != NULL)
+			inflight++;
+	}
+	r->kept = r->rc;
+	r->nkept = r->nrc;
+	r->rc = NULL;
+	r->nrc = 0;
+	r->running = 0;
+	log_notice("SIGHUP: %s reloaded: %zu certificates, %zu removed; %zu unchanged "
+	    "(%zu orders in flight go on)", r->cfgpath, nc->ncerts, ngone, kept, inflight);
 	deploy_free(r->deploy);
 	r->deploy = NULL;
-	solver_free(r->solver);	/* before the http-01 solver it wraps */
-	r->solver = NULL;
+	if (!keep_agents) {
+		solver_free(r->solver);	/* before the http-01 solver it wraps */
+		r->solver = NULL;
 #ifdef HACME_REDIS
-	if (backend_cluster(r->be) != NULL)
-		cluster_set_agents(backend_cluster(r->be), NULL);
+		if (backend_cluster(r->be) != NULL)
+			cluster_set_agents(backend_cluster(r->be), NULL);
 #endif
-	worker_agents_free(&r->w);
+		worker_agents_free(&r->w);
+	}
+	for (size_t j = 0; j < nc->ncas; j++) {
+		ncas[j].w = &r->w;
+		ncas[j].ca = &nc->cas[j];
+		for (size_t i = 0; i < r->w.ncas; i++)
+			if (keepca[i] && strcmp(r->w.cas[i].ca->name, nc->cas[j].name) == 0) {
+				ncas[j] = r->w.cas[i];
+				ncas[j].ca = &nc->cas[j];
+				worker_ca_moved(&ncas[j]);
+				keepca[i] = false;
+				r->w.cas[i].acme = NULL;	/* moved */
+				r->w.cas[i].http = NULL;
+				r->w.cas[i].key = NULL;
+			}
+	}
 	for (size_t i = 0; i < r->w.ncas; i++) {
 		acme_free(r->w.cas[i].acme);
 		http_client_free(r->w.cas[i].http);
 		crypto_key_free(r->w.cas[i].key);
 	}
 	free(r->w.cas);
-	r->w.cas = calloc(nc->ncas + 1, sizeof *r->w.cas);
-	r->w.ncas = r->w.cas != NULL ? nc->ncas : 0;
-	for (size_t i = 0; i < r->w.ncas; i++) {
-		r->w.cas[i].w = &r->w;
-		r->w.cas[i].ca = &nc->cas[i];
-	}
+	free(keepca);
+	r->w.cas = ncas;
+	r->w.ncas = nc->ncas;
 	r->cfg = nc;
 	r->w.cfg = nc;
 	r->be->cfg = nc;
@@ -1347,6 +1483,12 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	/* still waiting for names: names_cb sets up with the new config */
 	if (!ev_is_active(&r->names) && run_setup(r) < 0)
 		log_err("SIGHUP: could not apply the new configuration");
+	kept_drop(r);	/* what run_setup did not adopt */
+	/* a CA that stayed up gives no ca_ready: plan its certificates here */
+	for (size_t i = 0; i < r->nrc; i++)
+		if (r->rc[i].ca != NULL && r->rc[i].ca->state == CA_UP)
+			rc_plan(&r->rc[i]);
+	dispatch(r);
 	for (size_t i = 0; i < ngone; i++) {
 		if (gone[i] != NULL && r->deploy != NULL &&
 		    deploy_remove(r->deploy, gone[i], removed, r, err, sizeof err) < 0)

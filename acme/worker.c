@@ -256,6 +256,13 @@ ca_account_changed(void *arg, const char *url)
 	worker_ca_done(c, NULL);	/* saves account.json with the new URL */
 }
 
+void
+worker_ca_moved(struct ca_ctx *c)
+{
+	if (c->acme != NULL)
+		acme_on_account(c->acme, ca_account_changed, c);
+}
+
 static void
 ca_started(void *arg, const char *err)
 {

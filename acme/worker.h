@@ -72,6 +72,10 @@ struct ca_ctx *worker_ca(struct worker *w, const struct config_ca *ca);
 int worker_ca_start(struct worker *w, struct ca_ctx *c, bool only_existing,
     void (*cb)(void *arg, const char *err), void *arg);
 
+/* c was copied to a new place (SIGHUP kept a started CA): its client's
+ * callbacks follow it. Only for a CA in state CA_UP. */
+void worker_ca_moved(struct ca_ctx *c);
+
 /* What the default callback does first: records the CA's state and saves
  * account.json when the account is new. For callers with their own cb. */
 void worker_ca_done(struct ca_ctx *c, const char *err);
