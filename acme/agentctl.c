@@ -8,6 +8,7 @@
  * and completed ops are delivered from a zero-delay timer so that no
  * callback runs inside the call that started it. */
 #include "acme/agentctl.h"
+#include "acme/tokjournal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -116,6 +117,7 @@ struct agentctl {
 	ev_timer ping;
 	int dispatching;
 	bool free_pending;
+	struct tokjournal *journal;	/* borrowed, or NULL */
 };
 
 static void actl_down(struct agentctl_agent *, const char *);
@@ -886,7 +888,36 @@ agentctl_publish(struct agentctl *set, const char *token, const char *keyauth,
 	snprintf(p->keyauth, sizeof(p->keyauth), "%s", keyauth);
 	snprintf(p->host, sizeof(p->host), "%s", host);
 	p->expires = ev_now(set->loop) + ttl;
+	tokjournal_add(set->journal, token);
 	return actl_broadcast(set, ACTL_ADD, line, (size_t)n, cb, arg);
+}
+
+/* The journal says token is gone; it is emptied when nothing is
+ * published, rewritten when it grew long with tokens long gone. */
+static void
+actl_journal_del(struct agentctl *set, const char *token)
+{
+	struct actl_pub *p;
+
+	if (set->journal == NULL)
+		return;
+	actl_prune(set);
+	if (set->npubs == 0) {
+		tokjournal_reset(set->journal);
+		return;
+	}
+	tokjournal_del(set->journal, token);
+	if (tokjournal_lines(set->journal) > 4 * set->npubs + 4096) {
+		tokjournal_reset(set->journal);
+		TAILQ_FOREACH(p, &set->pubs, entry)
+			tokjournal_add(set->journal, p->token);
+	}
+}
+
+void
+agentctl_journal(struct agentctl *set, struct tokjournal *j)
+{
+	set->journal = j;
 }
 
 int
@@ -906,6 +937,7 @@ agentctl_unpublish(struct agentctl *set, const char *token,
 		set->npubs--;
 		free(p);
 	}
+	actl_journal_del(set, token);
 	n = snprintf(line, sizeof(line), "DEL %s\n", token);
 	return actl_broadcast(set, ACTL_DEL, line, (size_t)n, cb, arg);
 }

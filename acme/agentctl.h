@@ -83,6 +83,12 @@ int agentctl_publish(struct agentctl *set, const char *token, const char *keyaut
 int agentctl_unpublish(struct agentctl *set, const char *token,
     void (*cb)(void *arg, const char *err), void *arg);
 
+/* Every token published or withdrawn from now on is written to j
+ * (acme/tokjournal.h; borrowed, outlives the set), so that a crash leaves
+ * a record of what the next start must withdraw. */
+struct tokjournal;
+void agentctl_journal(struct agentctl *set, struct tokjournal *j);
+
 /* PINGs every agent: err NULL when all answered PONG. */
 int agentctl_ping(struct agentctl *set, void (*cb)(void *arg, const char *err), void *arg);
 

@@ -22,6 +22,7 @@
 #include "acme/http.h"
 #include "acme/jws.h"
 #include "acme/solver.h"
+#include "acme/tokjournal.h"
 #include "common/addr.h"
 #include "common/log.h"
 
@@ -134,6 +135,44 @@ worker_child_stop(struct worker *w)
 	w->child = 0;
 }
 
+static void
+orphan_withdrawn(void *arg, const char *err)
+{
+	(void)arg;
+	if (err != NULL)
+		log_warn("withdrawing a token an earlier run left: %s", err);
+}
+
+static void
+orphan_withdraw(void *arg, const char *token)
+{
+	struct worker *w = arg;
+
+	if (agentctl_unpublish(w->agents, token, orphan_withdrawn, NULL) < 0)
+		log_warn("could not withdraw token %.8s...: %s", token, strerror(errno));
+}
+
+/* Once per process: what an earlier hacme that did not exit cleanly left
+ * published is withdrawn, then this process records its own tokens. */
+static int
+agents_journal(struct worker *w)
+{
+	char err[TOKJOURNAL_ERR_MAX];
+	int n;
+
+	if (w->journal == NULL) {
+		if ((n = tokjournal_orphans(w->st.dir, orphan_withdraw, w, err, sizeof err)) < 0)
+			log_warn("%s", err);
+		else if (n > 0)
+			log_notice("withdrawing %d challenge token%s that an earlier hacme left "
+			    "published (it did not exit cleanly)", n, n == 1 ? "" : "s");
+		if ((w->journal = tokjournal_open(w->st.dir, err, sizeof err)) == NULL)
+			log_warn("%s: tokens published now are not recorded", err);
+	}
+	agentctl_journal(w->agents, w->journal);
+	return 0;
+}
+
 int
 worker_agents(struct worker *w, bool spawn)
 {
@@ -158,7 +197,7 @@ worker_agents(struct worker *w, bool spawn)
 			log_err("agent %s: %s", spec, err);
 			return -1;
 		}
-		return 0;
+		return agents_journal(w);
 	}
 	for (size_t i = 0; i < w->cfg->nagents; i++) {
 		if (addr_parse(&a, w->cfg->agents[i], err, sizeof err) < 0) {
@@ -169,7 +208,7 @@ worker_agents(struct worker *w, bool spawn)
 		    (w->agent[w->nagent++] = agentctl_add(w->agents, &a)) == NULL)
 			return -1;
 	}
-	return 0;
+	return agents_journal(w);
 }
 
 void
@@ -431,6 +470,8 @@ worker_fini(struct worker *w)
 	checks_free(w->checks);	/* after the orders that waited on it */
 	w->checks = NULL;
 	worker_child_stop(w);
+	tokjournal_close(w->journal);
+	w->journal = NULL;
 	if (w->st.dir != NULL)
 		store_close(&w->st);
 	free(w->child_sock);

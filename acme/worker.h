@@ -49,6 +49,7 @@ struct worker {
 	size_t nagent;
 	struct solver *http01;	/* http-01 on the agents (acme/solver.h) */
 	struct checks *checks;	/* before each order: could it be deployed? */
+	struct tokjournal *journal;	/* tokens published (acme/tokjournal.h) */
 	pid_t child;		/* the local hacme-spoa, 0 when none */
 	char *child_sock;	/* <state-dir>/agent.sock */
 	char *hacme_spoa;	/* the agent binary */
