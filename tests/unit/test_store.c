@@ -625,7 +625,7 @@ test_names(struct store *s)
 		errno = 0;
 		all = all && store_cert_remove(s, bad[i], err, sizeof(err)) == -1 && errno == EINVAL;
 		all = all && store_cert_path(s, bad[i], NULL, "key.pem") == NULL;
-		ok(all, "name '%s' refused everywhere", bad[i]);
+		ok(all, "name '%s' refused everywhere", strchr(bad[i], '\n') ? "a\\nb" : bad[i]);
 	}
 	ok(store_cert_load(s, NULL, NULL, &c, err, sizeof(err)) == -1 && errno == EINVAL,
 	    "NULL name refused");
