@@ -153,7 +153,8 @@ cmd_haproxy() {
 # mount namespace where ROOT also sees /dev, /proc, /tmp, /run, the working
 # directory, and the directory of every absolute path found in ARGS or in
 # the environment (configs, Lua, certificates, sockets: the lab passes them
-# so); HACME_CHROOT_BIND adds more. The master's re-exec on reload runs
+# so), and the host's /etc/resolv.conf and /etc/hosts; HACME_CHROOT_BIND
+# adds more. The master's re-exec on reload runs
 # /usr/sbin/haproxy inside the same chroot: reloads use sid's binary and
 # libraries. Rewritten on every call, so the repository's version is used.
 write_wrapper() {
@@ -174,6 +175,12 @@ bind() {
 	mountpoint -q "$root$d" || mount --rbind "$d" "$root$d"
 }
 for d in /dev /proc /tmp /var/tmp /run "$PWD" ${HACME_CHROOT_BIND:-}; do bind "$d"; done
+# the host's name resolution (`resolvers default` is made from resolv.conf)
+for f in /etc/resolv.conf /etc/hosts; do
+	[ -f "$f" ] || continue
+	[ -f "$root$f" ] && [ ! -L "$root$f" ] || { rm -f "$root$f"; : > "$root$f"; }
+	mount --bind "$f" "$root$f"
+done
 for a in "$@"; do case "$a" in /*) bind "$a" ;; esac; done
 env | sed -n 's/^[A-Za-z_][A-Za-z0-9_]*=\(\/[^:]*\)$/\1/p' | while IFS= read -r v; do bind "$v"; done
 exec chroot "$root" sh -c 'cd "$1" && shift && exec /usr/sbin/haproxy "$@"' sh "$PWD" "$@"
