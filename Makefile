@@ -11,7 +11,7 @@ PKGS := build-essential meson ninja-build pkg-config python3 \
 	libldns-dev knot knot-dnsutils \
 	python3-cryptography faketime
 
-.PHONY: all deps build test unit demo bench clean test-haproxy-3.2
+.PHONY: all deps build test unit demo bench clean test-haproxy-3.2 test-containers
 
 # Extra CI legs: .ci/run runs `make test` and then each target listed here
 # (each prints its own 'N passed, N failed' last line). Add one line per leg.
@@ -63,6 +63,12 @@ test-haproxy-3.2: deps build
 		--print-errorlogs --num-processes 2 >/dev/null 2>&1; \
 	echo "integration on HAProxy 3.2: $$(( $$(date +%s) - t0 ))s"; \
 	python3 tests/summary.py $(BUILD)/meson-logs/haproxy-3.2.json
+
+# The compose stack of docker/ for real (Debian's docker engine on a private
+# socket, images made from Debian's packages): see tests/containers/run.sh.
+CI_LEGS += test-containers
+test-containers:
+	bash tests/containers/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -243,7 +243,7 @@ def case_chain(lab):
 def case_shipped_configs(lab):
     """Every hacme config the project ships passes `hacme check --offline`
     (the live checks would look at this host's /var/lib/hacme and HAProxy)."""
-    for rel in ('docker/hacme.cfg.example',):
+    for rel in ('docker/hacme.cfg.example', 'docker/hacme-demo.cfg'):
         rc, out, err = lab.hacme('check', '--offline', config=os.path.join(L.SRC, rel))
         t.eq(rc, 0, 'hacme check %s (%s)' % (rel, (out + err).strip()))
     rc, out, err = lab.hacme('check', config=lab.write('bad.cfg', 'global\n    concurency 4\nca x\n    directory https://x.example/dir\n'))
