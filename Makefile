@@ -8,7 +8,7 @@ PKGS := build-essential meson ninja-build pkg-config python3 \
 	libev-dev libssl-dev libcurl4-openssl-dev libcjson-dev libhiredis-dev \
 	haproxy pebble redis-server redis-sentinel wrk certbot openssl curl socat \
 	clang libclang-rt-14-dev ca-certificates mandoc \
-	libldns-dev knot knot-dnsutils \
+	libldns-dev knot knot-dnsutils unbound \
 	python3-cryptography faketime
 
 .PHONY: all deps build test unit demo bench clean test-haproxy-3.2 test-containers

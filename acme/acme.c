@@ -885,6 +885,14 @@ struct authz {
 	char prep_err[ACME_ERR_MAX];	/* what the pre-flight found */
 };
 
+/* A pre-flight that runs before newOrder (solver_ops.prepare_before_order). */
+struct early {
+	struct acme_order *o;
+	size_t i;			/* the name */
+	bool busy;
+	char err[ACME_ERR_MAX];
+};
+
 struct acme_order {
 	struct acme *a;
 	struct acme_order *next, **pprev;
@@ -899,6 +907,9 @@ struct acme_order {
 	struct checks *checks;		/* borrowed: before newOrder */
 	const struct config *checks_cfg;
 	bool checked;
+	struct early *early;		/* per name, while the early pre-flight runs */
+	unsigned early_left;
+	bool early_done;
 	bool preflight;
 	double poll_max, timeout;
 
@@ -971,6 +982,16 @@ authz_stop(struct authz *z)
 	}
 }
 
+static void
+early_stop(struct acme_order *o)
+{
+	for (size_t i = 0; o->early != NULL && i < o->nnames; i++)
+		if (o->early[i].busy) {
+			solver_cancel(o->solvers[i], &o->early[i]);
+			o->early[i].busy = false;
+		}
+}
+
 /* Unlinks o and stops its timers and requests: after this, o no longer
  * touches the client. */
 static void
@@ -991,6 +1012,7 @@ order_stop(struct acme_order *o)
 	}
 	for (size_t i = 0; i < o->naz; i++)
 		authz_stop(&o->az[i]);
+	early_stop(o);
 }
 
 /* Frees o's memory; order_stop must have run. */
@@ -1011,6 +1033,7 @@ order_free(struct acme_order *o)
 		free(o->names[i]);
 	free(o->names);
 	free(o->solvers);
+	free(o->early);
 	proto_strv_free(o->alts, o->nalts);
 	free(o->label);
 	free(o->profile);
@@ -1094,6 +1117,7 @@ order_cleanup(struct acme_order *o)
 		req_free(o->req);
 		o->req = NULL;
 	}
+	early_stop(o);
 	for (size_t i = 0; i < o->naz; i++) {
 		struct authz *z = &o->az[i];
 		struct solver_chall c;
@@ -1636,6 +1660,85 @@ authz_step_done(struct acme_order *o)
 
 /* -- pre-flight, present -- */
 
+/* Appends e (when not empty) to the "; "-joined line all. */
+static void
+errs_add(char *all, size_t cap, size_t *len, const char *e)
+{
+	if (e[0] != '\0' && *len < cap - 3)
+		*len += (size_t)snprintf(all + *len, cap - *len, "%s%s", *len > 0 ? "; " : "", e);
+}
+
+/* One early pre-flight finished; when all are, newOrder or the failure. */
+static void
+early_step(struct acme_order *o)
+{
+	char all[ACME_ERR_MAX] = "";
+	size_t len = 0;
+
+	if (--o->early_left > 0)
+		return;
+	for (size_t i = 0; i < o->nnames; i++)
+		errs_add(all, sizeof all, &len, o->early[i].err);
+	if (len > 0) {
+		order_failf(o, ACME_FAIL_PREFLIGHT, "%s: %s", order_name(o), all);
+		return;
+	}
+	order_next(o);
+}
+
+static void
+early_cb(void *arg, const char *err)
+{
+	struct early *e = arg;
+
+	e->busy = false;
+	if (err != NULL)
+		snprintf(e->err, sizeof e->err, "%s: %s", e->o->names[e->i], err);
+	early_step(e->o);
+}
+
+/* Starts the pre-flights that need no order; false when there are none
+ * (newOrder goes out at once). */
+static bool
+early_start(struct acme_order *o)
+{
+	bool any = false;
+
+	o->early_done = true;
+	for (size_t i = 0; o->preflight && i < o->nnames; i++)
+		any |= o->solvers[i]->ops->prepare_before_order;
+	if (!any)
+		return false;
+	if ((o->early = calloc(o->nnames, sizeof *o->early)) == NULL) {
+		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
+		return true;
+	}
+	o->early_left = 1;	/* held while they start */
+	for (size_t i = 0; i < o->nnames; i++) {
+		struct early *e = &o->early[i];
+		const char *n = o->names[i];
+		bool wild = strncmp(n, "*.", 2) == 0;
+		struct solver_chall c = { .label = order_name(o), .name = wild ? n + 2 : n,
+		    .wildcard = wild, .thumbprint = o->a->thumb, .account_url = o->a->kid };
+		char err[SOLVER_ERR_MAX];
+		e->o = o;
+		e->i = i;
+		if (!o->solvers[i]->ops->prepare_before_order)
+			continue;
+		switch (solver_prepare(o->solvers[i], &c, early_cb, e, err, sizeof err)) {
+		case 0:
+			e->busy = true;
+			o->early_left++;
+			break;
+		case -1:
+			snprintf(e->err, sizeof e->err, "%s: %s", n, err);
+			break;
+		}
+	}
+	early_step(o);
+	return true;
+}
+
 static void
 prepared_cb(void *arg, const char *err)
 {
@@ -1654,6 +1757,8 @@ preflight_start(struct authz *z)
 	struct solver_chall c;
 	char err[SOLVER_ERR_MAX];
 
+	if (z->solver->ops->prepare_before_order)
+		return;		/* done before newOrder */
 	authz_chall(z, &c);
 	switch (solver_prepare(z->solver, &c, prepared_cb, z, err, sizeof err)) {
 	case 0:
@@ -1928,6 +2033,8 @@ order_next(struct acme_order *o)
 				    strerror(errno));
 			break;
 		}
+		if (!o->early_done && early_start(o))
+			break;
 		payload = proto_new_order_json((const char *const *)o->names, o->nnames,
 		    o->profile, o->replaces);
 		if (payload == NULL ||
@@ -1952,9 +2059,7 @@ order_next(struct acme_order *o)
 		char all[ACME_ERR_MAX] = "";
 		size_t len = 0;
 		for (size_t i = 0; i < o->naz; i++)
-			if (o->az[i].prep_err[0] != '\0' && len < sizeof all - 3)
-				len += (size_t)snprintf(all + len, sizeof all - len, "%s%s",
-				    len > 0 ? "; " : "", o->az[i].prep_err);
+			errs_add(all, sizeof all, &len, o->az[i].prep_err);
 		if (len > 0) {
 			order_failf(o, ACME_FAIL_PREFLIGHT, "%s: %s", order_name(o), all);
 			break;

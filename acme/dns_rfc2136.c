@@ -114,8 +114,8 @@ replied(void *arg, const char *qerr, const uint8_t *wire, size_t len)
 	}
 	free(rep);
 	if (err[0] == '\0')
-		log_info("dns: %s %s %s at %s", o->check ? "update of" : o->add ? "added TXT" :
-		    "deleted TXT", o->check ? o->zone : o->fqdn, o->check ? "authorized" : "",
+		log_info("dns: %s %s%s at %s", o->check ? "update of" : o->add ? "added TXT" :
+		    "deleted TXT", o->check ? o->zone : o->fqdn, o->check ? " authorized" : "",
 		    o->server);
 	op_free(o);
 	if (cb != NULL)

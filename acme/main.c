@@ -32,6 +32,7 @@
 #include "acme/schedule.h"
 #include "acme/status.h"
 #include "acme/validity.h"
+#include "acme/solver.h"
 #include "acme/worker.h"
 #include "common/addr.h"
 #include "common/log.h"
@@ -63,6 +64,7 @@ static const char usage_text[] =
     "  account {show|rollover|deactivate} [CA]\n"
     "  import certbot [--config-dir DIR]  take over certbot's certificates, no new order\n"
     "  help                         this text\n"
+    "  dns-persist NAME...          print the dns-persist-01 TXT record to publish\n"
     "NAME is a `cert` section, or a domain name (a one-name certificate).\n"
     "See hacme(8) and hacme.conf(5).\n"
     "-c FILE: the configuration (default " DEFAULT_CONFIG "); -v: debug log; -q: warnings only;\n"
@@ -86,6 +88,8 @@ struct job {
 	double started;
 };
 
+#define PERSIST_RECS_MAX 256
+
 struct cli {
 	struct worker w;
 	struct job *jobs;
@@ -95,6 +99,11 @@ struct cli {
 	bool no_preflight;
 	bool allow_worse;	/* store a certificate the validity checks refuse */
 	bool agents_ok;
+	bool persist;		/* hacme dns-persist: print the records, order nothing */
+	struct persist_rec {
+		char fqdn[256], value[512];
+	} *precs;
+	size_t nprecs;
 };
 
 static void jobs_dispatch(struct cli *w);
@@ -170,6 +179,13 @@ job_order_done(void *arg, const struct acme_order_result *r)
 	const char *label = j->cert->name;
 
 	j->o = NULL;
+	if (w->persist) {	/* the records came to persist_record; the order stopped */
+		if (r->fail != ACME_OK && strstr(r->err, "record printed") == NULL) {
+			fprintf(stderr, "hacme: %s\n", r->err);
+			set_rc(w, EXIT_ACME);
+		}
+		goto out;
+	}
 	if (r->fail != ACME_OK) {
 		struct notify_event ev = { "failed", label, (const char *const *)j->cert->domains,
 		    j->cert->ndomains, NULL, 0, r->err };
@@ -249,19 +265,25 @@ job_start(struct job *j)
 		.profile = c->profile,
 		.preferred_chain = c->preferred_chain,
 		.solver = w->w.http01,
-		.preflight = c->preflight && !w->no_preflight,
+		.preflight = w->persist || (c->preflight && !w->no_preflight),
 		.timeout = w->w.cfg->order_timeout,
 		.checks = w->w.checks,
 		.checks_cfg = w->w.cfg,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
+	struct solver *sv[CONFIG_DOMAINS_MAX];
 
 	snprintf(where, sizeof where, "%s:%d", w->w.cfg->file, c->line);
 	req.where = c->implicit ? NULL : where;
 	j->running = true;
 	w->running++;
 	j->started = now_mono();
-	if ((j->o = acme_order(j->ca->acme, &req, job_order_done, j, err, sizeof err)) == NULL) {
+	j->o = NULL;
+	if (worker_cert_solvers(&w->w, c, sv, err, sizeof err) == 0) {
+		req.solvers = sv;
+		j->o = acme_order(j->ca->acme, &req, job_order_done, j, err, sizeof err);
+	}
+	if (j->o == NULL) {
 		/* refused before anything was sent: the config asks for what the
 		 * CA does not offer (a profile) */
 		fprintf(stderr, "hacme: %s\n", err);
@@ -468,25 +490,100 @@ cli_ca_ready(struct worker *ww, struct ca_ctx *c)
 
 static int verb_remove(struct config *cfg, int argc, char **argv);
 
+/* hacme dns-persist: the record of each dns-persist-01 name, once per
+ * owner name (a wildcard's record, with policy=wildcard, serves its base
+ * name too). */
+static void
+persist_record(void *arg, const struct solver_chall *c, const char *fqdn, const char *value)
+{
+	struct cli *w = arg;
+	struct persist_rec *p = NULL;
+
+	for (size_t i = 0; i < w->nprecs && p == NULL; i++)
+		if (strcmp(w->precs[i].fqdn, fqdn) == 0)
+			p = &w->precs[i];
+	if (p == NULL && w->nprecs < PERSIST_RECS_MAX) {
+		p = &w->precs[w->nprecs++];
+		snprintf(p->fqdn, sizeof p->fqdn, "%s", fqdn);
+	} else if (p == NULL || !c->wildcard) {
+		return;
+	}
+	snprintf(p->value, sizeof p->value, "%s", value);
+}
+
+static int
+verb_order_as(struct cli *wp, struct config *cfg, int argc, char **argv, enum want want,
+    bool no_preflight);
+
 static int
 verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_preflight,
     bool allow_worse)
 {
 	struct cli w = { 0 };
+
+	w.allow_worse = allow_worse;
+	return verb_order_as(&w, cfg, argc, argv, want, no_preflight);
+}
+
+static int
+verb_dns_persist(struct config *cfg, int argc, char **argv)
+{
+	struct cli w = { 0 };
+	char err[CONFIG_ERR_MAX];
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		const struct config_cert *c = config_cert_for_name(cfg, argv[i], err, sizeof err);
+		bool any = false;
+		if (c == NULL) {
+			fprintf(stderr, "hacme: %s\n", err);
+			return EXIT_USAGE;
+		}
+		for (size_t k = 0; k < c->ndomains; k++)
+			any |= config_cert_challenge(c, k) == CHALL_DNSPERSIST01;
+		if (!any) {
+			fprintf(stderr, "hacme: cert %s validates no name with dns-persist-01: add "
+			    "`challenge dns-persist-01` to it\n", c->name);
+			return EXIT_USAGE;
+		}
+	}
+	if ((w.precs = calloc(PERSIST_RECS_MAX, sizeof *w.precs)) == NULL)
+		return EXIT_USAGE;
+	w.persist = true;
+	rc = verb_order_as(&w, cfg, argc, argv, WANT_ALL, false);
+	for (size_t i = 0; i < w.nprecs; i++)
+		printf("%s. IN TXT \"%s\"\n", w.precs[i].fqdn, w.precs[i].value);
+	if (w.nprecs == 0 && rc == 0) {
+		fprintf(stderr, "hacme: the CA offered no dns-persist-01 challenge to read its "
+		    "issuer name from (its authorizations are valid already): run it again "
+		    "when they expire\n");
+		rc = EXIT_ACME;
+	}
+	free(w.precs);
+	return rc;
+}
+
+static int
+verb_order_as(struct cli *wp, struct config *cfg, int argc, char **argv, enum want want,
+    bool no_preflight)
+{
 	char err[CONFIG_ERR_MAX];
 	size_t n = 0, cap;
 	int rc = 0;
 
-	if (worker_init(&w.w, cfg, ev_default_loop(0), true) < 0) {
-		worker_fini(&w.w);
+	if (worker_init(&wp->w, cfg, ev_default_loop(0), true) < 0) {
+		worker_fini(&wp->w);
 		return EXIT_USAGE;
 	}
-	w.w.owner = &w;
-	w.w.ca_ready = cli_ca_ready;
-	w.no_preflight = no_preflight;
-	w.allow_worse = allow_worse;
+	wp->w.owner = wp;
+	wp->w.ca_ready = cli_ca_ready;
+	if (wp->persist) {	/* worker_init cleared the worker */
+		wp->w.persist_print = persist_record;
+		wp->w.persist_print_arg = wp;
+	}
+	wp->no_preflight = no_preflight;
 	cap = (size_t)(argc > 0 ? argc : (int)cfg->ncerts) * CONFIG_KEYS_MAX;
-	if ((w.jobs = calloc(cap + 1, sizeof *w.jobs)) == NULL) {
+	if ((wp->jobs = calloc(cap + 1, sizeof *wp->jobs)) == NULL) {
 		rc = EXIT_USAGE;
 		goto out;
 	}
@@ -499,13 +596,13 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 			goto out;
 		}
 		for (size_t k = 0; k < c->nkeys; k++) {
-			struct job *j = &w.jobs[n];
-			j->w = &w;
+			struct job *j = &wp->jobs[n];
+			j->w = wp;
 			j->cert = c;
 			j->key = c->keys[k];
 			j->variant = worker_variant(c, (int)k);
-			j->ca = worker_ca(&w.w, c->ca);
-			if (!needs_order(&w, c, (int)k, want, j)) {
+			j->ca = worker_ca(&wp->w, c->ca);
+			if (!needs_order(wp, c, (int)k, want, j)) {
 				crypto_key_free(j->reuse);
 				memset(j, 0, sizeof *j);
 				continue;
@@ -513,20 +610,20 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 			n++;
 		}
 	}
-	w.njobs = n;
-	w.left = (unsigned)n;
+	wp->njobs = n;
+	wp->left = (unsigned)n;
 	if (n > 0) {
-		if (worker_agents(&w.w, true) < 0) {
+		if (worker_agents(&wp->w, true) < 0) {
 			rc = EXIT_ACME;
 			goto out;
 		}
-		agentctl_ping(w.w.agents, agents_pinged, &w);
+		agentctl_ping(wp->w.agents, agents_pinged, wp);
 		for (size_t i = 0; i < n; i++)
-			worker_ca_start(&w.w, w.jobs[i].ca, false, NULL, NULL);
-		jobs_dispatch(&w);
-		if (w.left > 0)
-			ev_run(w.w.loop, 0);
-		rc = w.rc;
+			worker_ca_start(&wp->w, wp->jobs[i].ca, false, NULL, NULL);
+		jobs_dispatch(wp);
+		if (wp->left > 0)
+			ev_run(wp->w.loop, 0);
+		rc = wp->rc;
 	}
 	/* deploy: what was issued now is pushed, what was valid already goes
 	 * only where HAProxy lacks it */
@@ -541,10 +638,10 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 			bool dup = false, issued = false, failed = false;
 			for (size_t k = 0; k < nn && !dup; k++)
 				dup = strcmp(names[k], c->name) == 0;
-			for (size_t k = 0; k < w.njobs; k++)
-				if (w.jobs[k].cert == c) {
-					issued |= w.jobs[k].issued;
-					failed |= !w.jobs[k].issued;
+			for (size_t k = 0; k < wp->njobs; k++)
+				if (wp->jobs[k].cert == c) {
+					issued |= wp->jobs[k].issued;
+					failed |= !wp->jobs[k].issued;
 				}
 			if (dup || (failed && !issued))
 				continue;
@@ -552,19 +649,19 @@ verb_order(struct config *cfg, int argc, char **argv, enum want want, bool no_pr
 			force[nn++] = issued;
 		}
 		int drc = names != NULL && force != NULL ?
-		    cli_deploy(&w.w, names, force, nn) : EXIT_DEPLOY;
+		    cli_deploy(&wp->w, names, force, nn) : EXIT_DEPLOY;
 		if (rc == 0)
 			rc = drc;
 		free(names);
 		free(force);
 	}
 out:
-	for (size_t i = 0; i < w.njobs; i++) {
-		acme_order_cancel(w.jobs[i].o);
-		crypto_key_free(w.jobs[i].reuse);
+	for (size_t i = 0; i < wp->njobs; i++) {
+		acme_order_cancel(wp->jobs[i].o);
+		crypto_key_free(wp->jobs[i].reuse);
 	}
-	free(w.jobs);
-	worker_fini(&w.w);
+	free(wp->jobs);
+	worker_fini(&wp->w);
 	log_flush();
 	return rc;
 }
@@ -1114,6 +1211,13 @@ main(int argc, char **argv)
 			(void)first;
 			rc = verb_order(&cfg, argc - i, argv + i,
 			    !renew ? WANT_MISSING : force ? WANT_ALL : WANT_DUE, nopf, worse);
+		}
+	} else if (strcmp(verb, "dns-persist") == 0) {
+		if (i == argc) {
+			fprintf(stderr, "hacme: usage: dns-persist NAME...\n");
+			rc = EXIT_USAGE;
+		} else {
+			rc = verb_dns_persist(&cfg, argc - i, argv + i);
 		}
 	} else if (strcmp(verb, "account") == 0) {
 		rc = verb_account(&cfg, argc - i, argv + i);

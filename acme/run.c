@@ -542,6 +542,7 @@ rc_order(struct rcert *c)
 		.checks_cfg = r->cfg,
 	};
 	char err[ACME_ERR_MAX], where[CONFIG_NAME_MAX + 64];
+	struct solver *sv[CONFIG_DOMAINS_MAX];
 
 	snprintf(where, sizeof where, "%s:%d", r->cfg->file, c->cert->line);
 	req.where = where;
@@ -558,7 +559,11 @@ rc_order(struct rcert *c)
 	log_info("%s: ordering (%s%s%s)", c->id, c->have ? c->reason : "not issued yet",
 	    req.replaces != NULL ? ", replaces " : "", req.replaces != NULL ? req.replaces : "");
 	c->started = now_mono();
-	c->o = acme_order(c->ca->acme, &req, rc_order_done, c, err, sizeof err);
+	c->o = NULL;
+	if (worker_cert_solvers(&r->w, c->cert, sv, err, sizeof err) == 0) {
+		req.solvers = sv;
+		c->o = acme_order(c->ca->acme, &req, rc_order_done, c, err, sizeof err);
+	}
 	if (c->o == NULL) {
 		crypto_key_free(c->reuse);
 		c->reuse = NULL;
@@ -1275,6 +1280,14 @@ run_setup(struct run *r)
 	}
 	if (rcerts_build(r) < 0 || metrics_setup(r) < 0)
 		return -1;
+	/* DNS solvers now: records an earlier run left are deleted at start */
+	for (size_t i = 0; i < r->cfg->ncerts; i++) {
+		struct solver *sv[CONFIG_DOMAINS_MAX];
+		char serr[ACME_ERR_MAX];
+		if (r->cfg->certs[i].dns != NULL &&
+		    worker_cert_solvers(&r->w, &r->cfg->certs[i], sv, serr, sizeof serr) < 0)
+			log_err("%s", serr);
+	}
 	free(r->dep);
 	r->dep = NULL;
 	r->ndep = 0;

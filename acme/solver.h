@@ -49,6 +49,9 @@ struct solver;
 struct solver_ops {
 	const char *type;	/* the ACME challenge type answered: "http-01" */
 	bool needs_token;	/* the CA's challenge must carry a token */
+	/* prepare needs no challenge: it runs before newOrder, so a failing
+	 * pre-flight leaves no order at the CA (token and keyauth NULL) */
+	bool prepare_before_order;
 	/* NULL: nothing to check (returns 1) */
 	int (*prepare)(struct solver *s, const struct solver_chall *c, solver_cb *cb,
 	    void *arg, char *err, size_t errlen);

@@ -579,7 +579,7 @@ start(struct solver_dns *d, enum job_kind kind, const struct solver_chall *c, so
 {
 	struct job *j;
 
-	if (c->keyauth == NULL) {
+	if (c->keyauth == NULL && kind != J_PREPARE) {
 		snprintf(err, errlen, "dns-01: the challenge has no token");
 		return -1;
 	}
@@ -593,7 +593,8 @@ start(struct solver_dns *d, enum job_kind kind, const struct solver_chall *c, so
 		snprintf(err, errlen, "_acme-challenge.%s is longer than a DNS name", c->name);
 		return -1;
 	}
-	dnsmsg_dns01_value(c->keyauth, j->value);
+	if (c->keyauth != NULL)
+		dnsmsg_dns01_value(c->keyauth, j->value);
 	snprintf(j->target, sizeof j->target, "%s", j->fqdn);
 	/* the first query from the loop: a failure is a callback, never inside this call */
 	ev_set_cb(&j->timer, start_cb);
@@ -705,6 +706,7 @@ dns_free(struct solver *s)
 static const struct solver_ops dns_ops = {
 	.type = "dns-01",
 	.needs_token = true,
+	.prepare_before_order = true,
 	.prepare = dns_prepare,
 	.present = dns_present,
 	.cleanup = dns_cleanup,

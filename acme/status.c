@@ -512,6 +512,26 @@ j_time(cJSON *o, const char *k, time_t t)
 	return cJSON_AddStringToObject(o, k, buf) != NULL;
 }
 
+/* The challenge types of r's names: "dns-01", "dns-01,http-01"; "-" when
+ * not in the config. */
+static void
+row_challenge(const struct st_row *r, char *out, size_t len)
+{
+	size_t n = 0;
+
+	snprintf(out, len, "-");
+	if (r->cc == NULL)
+		return;
+	for (int t = 0; t < CHALL_COUNT; t++) {
+		bool used = false;
+		for (size_t i = 0; i < r->cc->ndomains && !used; i++)
+			used = config_cert_challenge(r->cc, i) == (enum challenge)t;
+		if (used && n < len)
+			n += (size_t)snprintf(out + n, len - n, "%s%s", n > 0 ? "," : "",
+			    config_challenge_name((enum challenge)t));
+	}
+}
+
 static bool
 j_row(const struct status *s, const struct st_row *r, cJSON *o)
 {
@@ -520,12 +540,15 @@ j_row(const struct status *s, const struct st_row *r, cJSON *o)
 	    r->cc ? r->cc->domains : NULL;
 	size_t nnames = r->have && r->meta.nnames ? r->meta.nnames : r->cc ? r->cc->ndomains : 0;
 	cJSON *a, *d;
+	char chall[64];
 	bool ok;
 
+	row_challenge(r, chall, sizeof chall);
 	ok = j_str(o, "name", r->id) && (a = cJSON_AddArrayToObject(o, "domains")) != NULL;
 	for (size_t i = 0; ok && i < nnames; i++)
 		ok = cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
 	ok = ok && j_str(o, "key", row_key(r)) &&
+	    j_str(o, "challenge", r->cc != NULL ? chall : NULL) &&
 	    j_str(o, "serial", r->have ? r->meta.serial : NULL) &&
 	    j_str(o, "issuer", r->have ? r->meta.issuer : NULL) &&
 	    j_time(o, "not_after", r->have ? r->meta.not_after : 0) &&
@@ -568,10 +591,12 @@ out:
 	return rc;
 }
 
-enum { C_NAME, C_KEY, C_NOTAFTER, C_LEFT, C_NEXT, C_REASON, C_DEPLOYED, C_ERROR, C_N };
+enum { C_NAME, C_KEY, C_CHALLENGE, C_NOTAFTER, C_LEFT, C_NEXT, C_REASON, C_DEPLOYED, C_ERROR,
+    C_N };
 
 struct st_line {
 	const char *cell[C_N];
+	char challenge[64];
 	char notafter[32], left[STATUS_LEFT_MAX], next[40], deployed[48], error[ST_ERR_SHOWN];
 };
 
@@ -583,6 +608,8 @@ line_fill(const struct status *s, const struct st_row *r, struct st_line *l)
 
 	l->cell[C_NAME] = r->id;
 	l->cell[C_KEY] = key ? key : "-";
+	row_challenge(r, l->challenge, sizeof(l->challenge));
+	l->cell[C_CHALLENGE] = l->challenge;
 	snprintf(l->notafter, sizeof(l->notafter), "-");
 	snprintf(l->left, sizeof(l->left), "-");
 	if (r->have && r->meta.not_after > 0) {
@@ -626,8 +653,8 @@ line_print(FILE *out, const char *const cell[C_N], const int width[C_N])
 static int
 print_table(const struct status *s, FILE *out)
 {
-	static const char *const hdr[C_N] = { "NAME", "KEY", "NOTAFTER", "LEFT", "NEXT",
-	    "REASON", "DEPLOYED", "ERROR" };
+	static const char *const hdr[C_N] = { "NAME", "KEY", "CHALLENGE", "NOTAFTER", "LEFT",
+	    "NEXT", "REASON", "DEPLOYED", "ERROR" };
 	struct st_line *l = calloc(s->n ? s->n : 1, sizeof(*l));
 	int width[C_N];
 

@@ -220,6 +220,67 @@ worker_agents_free(struct worker *w)
 	w->nagent = 0;
 	solver_free(w->http01);
 	w->http01 = NULL;
+	for (size_t i = 0; i < w->nsolvers; i++) {
+		solver_free(w->dns01[i]);
+		solver_free(w->persist[i]);
+	}
+	free(w->dns01);
+	free(w->persist);
+	solver_free(w->persist_any);
+	w->dns01 = w->persist = NULL;
+	w->persist_any = NULL;
+	w->nsolvers = 0;
+}
+
+int
+worker_cert_solvers(struct worker *w, const struct config_cert *c, struct solver **out,
+    char *err, size_t errlen)
+{
+	size_t di = c->dns != NULL ? (size_t)(c->dns - w->cfg->dnss) : 0;
+
+	if (w->dns01 == NULL && w->cfg->ndnss > 0) {
+		if ((w->dns01 = calloc(w->cfg->ndnss, sizeof *w->dns01)) == NULL ||
+		    (w->persist = calloc(w->cfg->ndnss, sizeof *w->persist)) == NULL) {
+			free(w->dns01);
+			w->dns01 = NULL;
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		w->nsolvers = w->cfg->ndnss;
+	}
+	for (size_t i = 0; i < c->ndomains; i++) {
+		switch (config_cert_challenge(c, i)) {
+		case CHALL_HTTP01:
+			out[i] = w->http01;
+			break;
+		case CHALL_DNS01:
+			if (c->dns == NULL || di >= w->nsolvers) {
+				snprintf(err, errlen, "cert %s: dns-01 without a dns section",
+				    c->name);
+				return -1;
+			}
+			if (w->dns01[di] == NULL &&
+			    (w->dns01[di] = solver_dns_new(w->loop, c->dns, w->cfg->state_dir,
+			    err, errlen)) == NULL)
+				return -1;
+			out[i] = w->dns01[di];
+			break;
+		case CHALL_DNSPERSIST01: {
+			struct solver **sp = c->dns != NULL && di < w->nsolvers ? &w->persist[di] :
+			    &w->persist_any;
+			if (*sp == NULL && (*sp = solver_persist_new(w->loop, c->dns,
+			    w->persist_print, w->persist_print_arg, err, errlen)) == NULL)
+				return -1;
+			out[i] = *sp;
+			break;
+		}
+		}
+		if (out[i] == NULL) {
+			snprintf(err, errlen, "cert %s: no agents for http-01", c->name);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int

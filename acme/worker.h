@@ -22,6 +22,7 @@ struct config_cert;
 struct http_client;
 struct agentctl;
 struct solver;
+struct solver_chall;
 struct crypto_key;
 struct worker;
 
@@ -50,6 +51,14 @@ struct worker {
 	struct solver *http01;	/* http-01 on the agents (acme/solver.h) */
 	struct checks *checks;	/* before each order: could it be deployed? */
 	struct tokjournal *journal;	/* tokens published (acme/tokjournal.h) */
+	/* dns-01 and dns-persist-01 per dns section (index in cfg->dnss),
+	 * made at first use; persist_any: dns-persist-01 without a section */
+	struct solver **dns01, **persist, *persist_any;
+	size_t nsolvers;
+	/* hacme dns-persist: the persist solvers hand records here */
+	void (*persist_print)(void *arg, const struct solver_chall *c, const char *fqdn,
+	    const char *value);
+	void *persist_print_arg;
 	pid_t child;		/* the local hacme-spoa, 0 when none */
 	char *child_sock;	/* <state-dir>/agent.sock */
 	char *hacme_spoa;	/* the agent binary */
@@ -85,8 +94,12 @@ void worker_ca_done(struct ca_ctx *c, const char *err);
  * when nothing answers there and spawn is set, hacme-spoa is started on
  * spoa-listen. */
 int worker_agents(struct worker *w, bool spawn);
-/* Frees the agents and the solvers that use them. */
+/* Frees the agents and every solver. */
 void worker_agents_free(struct worker *w);
+/* The solver of each of c's domains into out[c->ndomains]; 0, or -1 with
+ * err (a dns section whose TSIG secret cannot be read...). */
+int worker_cert_solvers(struct worker *w, const struct config_cert *c, struct solver **out,
+    char *err, size_t errlen);
 /* Starts the local hacme-spoa and waits (up to 5 s) for its control
  * socket. 0 or -1 (printed). */
 int worker_child_spawn(struct worker *w);

@@ -172,9 +172,10 @@ run_status(struct config *cfg, bool json, double timeout, int *rc)
 	return text;
 }
 
-enum { C_NAME, C_KEY, C_NOTAFTER, C_LEFT, C_NEXT, C_REASON, C_DEPLOYED, C_ERROR, C_N };
-static const char *const hdr[C_N] = { "NAME", "KEY", "NOTAFTER", "LEFT", "NEXT", "REASON",
-    "DEPLOYED", "ERROR" };
+enum { C_NAME, C_KEY, C_CHALLENGE, C_NOTAFTER, C_LEFT, C_NEXT, C_REASON, C_DEPLOYED, C_ERROR,
+    C_N };
+static const char *const hdr[C_N] = { "NAME", "KEY", "CHALLENGE", "NOTAFTER", "LEFT", "NEXT",
+    "REASON", "DEPLOYED", "ERROR" };
 
 /* The cell of column c in the row named name, read at the header's
  * column offsets; "" when absent. */
@@ -340,6 +341,7 @@ test_table(struct config *cfg)
 	    "a header line");
 
 	is_str(cell(out, "a.example", C_KEY), "ecdsa-p256", "a: KEY");
+	is_str(cell(out, "a.example", C_CHALLENGE), "http-01", "a: CHALLENGE (the default)");
 	fmt(now + 50 * DAY, t, sizeof(t));
 	is_str(cell(out, "a.example", C_NOTAFTER), t, "a: NOTAFTER in RFC 3339 UTC");
 	is_str(cell(out, "a.example", C_LEFT), "50d0h", "a: LEFT");
@@ -409,8 +411,8 @@ test_json(struct config *cfg)
 	cJSON *root;
 	const cJSON *o, *d, *v;
 	int rc;
-	static const char *const keys[] = { "name", "domains", "key", "serial", "issuer",
-	    "not_after", "next_renewal", "renewal_reason", "last_error", "deployed" };
+	static const char *const keys[] = { "name", "domains", "key", "challenge", "serial",
+	    "issuer", "not_after", "next_renewal", "renewal_reason", "last_error", "deployed" };
 	bool all = true;
 
 	out = run_status(cfg, true, 2.0, &rc);
@@ -429,6 +431,7 @@ test_json(struct config *cfg)
 	ok(cJSON_GetArraySize(d) == 2 &&
 	    strcmp(cJSON_GetArrayItem(d, 1)->valuestring, "www.a.example") == 0, "a: domains");
 	is_str(jstr(o, "key"), "ecdsa-p256", "a: key");
+	is_str(jstr(o, "challenge"), "http-01", "a: challenge");
 	is_str(jstr(o, "serial"), "0A1B", "a: serial");
 	is_str(jstr(o, "issuer"), "Test CA", "a: issuer");
 	fmt(now + 50 * DAY, t, sizeof(t));
