@@ -27,7 +27,8 @@ DELEG = 'deleg.test'
 
 
 def run(lab, cfg, *args, timeout=180):
-    return lab.hacme(*args, config=cfg, timeout=timeout)
+    """hacme -v (info lines: the DNS steps the checks read) args..."""
+    return lab.hacme('-v', *args, config=cfg, timeout=timeout)
 
 
 def cert_names(cfg, name):
@@ -186,7 +187,7 @@ printf 'server %s 53\\nzone %s\\nkey hmac-sha256:%s %s\\nupdate %%s %%s %%s TXT 
         # --- a lagging secondary: the CA is asked only once it serves the record
         rc0, _ = dns.ctl(0, 'zone-xfr-freeze', ZONE)
         mark = pb.proc.log_mark()
-        argv = [L.exe('acme/hacme'), '-c', cfg, 'issue', 'lag.' + ZONE]
+        argv = [L.exe('acme/hacme'), '-c', cfg, '-v', 'issue', 'lag.' + ZONE]
         with open(cfg, 'a') as f:
             f.write('cert lag.%s\n    challenge dns-01\n    dns knot\n' % ZONE)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
