@@ -193,7 +193,6 @@ split(struct rd *r, const char *file, int lineno, const char *s, size_t len, cha
 	*nw = 0;
 	while (i < len) {
 		char q = 0;
-		bool any = false;
 
 		while (i < len && (s[i] == ' ' || s[i] == '\t'))
 			i++;
@@ -205,7 +204,6 @@ split(struct rd *r, const char *file, int lineno, const char *s, size_t len, cha
 		while (i < len && (q != 0 || (s[i] != ' ' && s[i] != '\t' && s[i] != '#'))) {
 			char ch = s[i];
 
-			any = true;
 			if (ch == '\\' && q != '\'' && i + 1 < len) {
 				ch = s[i + 1];
 				i += 2;
@@ -249,7 +247,6 @@ split(struct rd *r, const char *file, int lineno, const char *s, size_t len, cha
 				return false;
 			buf[o++] = ch;
 		}
-		(void)any;
 		if (o + 1 >= cap)
 			return false;
 		buf[o++] = '\0';
@@ -358,10 +355,13 @@ cfg_line(struct rd *r, const char *file, int lineno, char **w, size_t nw)
 		struct filter f = { 0 }, *q;
 
 		for (size_t i = 2; i + 1 < nw; i++) {
-			if (strcmp(w[i], "engine") == 0)
+			if (strcmp(w[i], "engine") == 0) {
+				free(f.engine);
 				f.engine = strdup(w[++i]);
-			else if (strcmp(w[i], "config") == 0)
+			} else if (strcmp(w[i], "config") == 0) {
+				free(f.file);
 				f.file = path_at(r, w[++i]);
+			}
 		}
 		h->nfilters++;
 		if (f.file == NULL || (q = realloc(r->filters, (r->nfilters + 1) * sizeof(*q))) == NULL) {
