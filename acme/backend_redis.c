@@ -702,6 +702,13 @@ acct_take(struct acct *a, const char *blob)
 		log_err("%s", err);
 		return;
 	}
+	if (old) {
+		/* opened by an old key of store-key-file: sealed again with the first */
+		char *blob2 = seal(&cl->keys, pem, len, key);
+		if (blob2 != NULL)
+			redis_cmdf(cl->cmd, ignore_reply, NULL, "SET %s %s XX", key, blob2);
+		free(blob2);
+	}
 	if (store_account_key_load(cl->b.st, a->ca, &cur, &curlen, err, sizeof err) == 0 &&
 	    curlen == len && memcmp(cur, pem, len) == 0)
 		goto out;
@@ -1381,6 +1388,12 @@ unsigned long
 cluster_commands(const struct cluster *cl)
 {
 	return redis_commands(cl->cmd) + redis_commands(cl->sub);
+}
+
+unsigned long
+cluster_pulls(const struct cluster *cl)
+{
+	return cl->pulls;
 }
 
 bool

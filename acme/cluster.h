@@ -50,9 +50,10 @@ void cluster_token_cancel(struct cluster *cl, void *arg);
 /* Deletes it everywhere (this node's agents at once). */
 void cluster_token_withdraw(struct cluster *cl, const char *token);
 
-/* Node name, redis commands sent, live nodes at the last heartbeat. */
+/* Node name, Redis commands sent, certificates taken from the store, up. */
 const char *cluster_node(const struct cluster *cl);
 unsigned long cluster_commands(const struct cluster *cl);
+unsigned long cluster_pulls(const struct cluster *cl);
 bool cluster_up(const struct cluster *cl);
 
 /* http-01 for a cluster (solver_cluster.c): prepare as inner does, present

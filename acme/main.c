@@ -60,7 +60,7 @@ static const char usage_text[] =
     "  deploy [NAME...]             push stored certificates to HAProxy again\n"
     "  revoke NAME [--reason R] [--cert-key]\n"
     "  remove NAME                  take a certificate out of HAProxy and off disk\n"
-    "  status [--json]\n"
+    "  status [--json] [--nodes]    --nodes: each cluster node and what it serves\n"
     "  account {show|rollover|deactivate} [CA]\n"
     "  import certbot [--config-dir DIR]  take over certbot's certificates, no new order\n"
     "  help                         this text\n"
@@ -1231,10 +1231,24 @@ main(int argc, char **argv)
 	} else if (strcmp(verb, "remove") == 0) {
 		rc = verb_remove(&cfg, argc - i, argv + i);
 	} else if (strcmp(verb, "status") == 0) {
-		bool json = i < argc && strcmp(argv[i], "--json") == 0;
-		if (argc - i > (json ? 1 : 0)) {
-			fprintf(stderr, "hacme: usage: status [--json]\n");
+		bool json = false, nodes = false, bad = false;
+		for (int k = i; k < argc; k++)
+			if (strcmp(argv[k], "--json") == 0)
+				json = true;
+			else if (strcmp(argv[k], "--nodes") == 0)
+				nodes = true;
+			else
+				bad = true;
+		if (bad) {
+			fprintf(stderr, "hacme: usage: status [--json] [--nodes]\n");
 			rc = EXIT_USAGE;
+		} else if (nodes) {
+#ifdef HACME_REDIS
+			rc = status_nodes_main(&cfg, json, stdout);
+#else
+			fprintf(stderr, "hacme: status --nodes: built without hiredis\n");
+			rc = EXIT_USAGE;
+#endif
 		} else {
 			rc = status_main(&cfg, json, stdout);
 		}

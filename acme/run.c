@@ -935,6 +935,19 @@ render(void *arg, struct buf *b)
 	}
 	FAM("hacme_agent_restarts_total", "counter", "restarts of the local hacme-spoa child");
 	SAMPLE("hacme_agent_restarts_total", NULL, r->child_restarts);
+#ifdef HACME_REDIS
+	struct cluster *cl = backend_cluster(r->be);
+	if (cl != NULL) {
+		const char *l[] = { "node", cluster_node(cl), NULL };
+		FAM("hacme_cluster_store_up", "gauge", "1 while this node is connected to the store");
+		SAMPLE("hacme_cluster_store_up", l, cluster_up(cl) ? 1 : 0);
+		FAM("hacme_cluster_redis_commands_total", "counter", "commands this node sent");
+		SAMPLE("hacme_cluster_redis_commands_total", l, cluster_commands(cl));
+		FAM("hacme_cluster_pulls_total", "counter",
+		    "certificates this node took from the store");
+		SAMPLE("hacme_cluster_pulls_total", l, cluster_pulls(cl));
+	}
+#endif
 #undef FAM
 #undef SAMPLE
 	return rc < 0 ? -1 : 0;

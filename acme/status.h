@@ -43,6 +43,9 @@ struct config;
 /* Writes the table (or the JSON) to out. 0 whatever the certificates'
  * state; 1 when the state dir cannot be opened (the reason is logged). */
 int status_main(struct config *cfg, bool json, FILE *out);
+/* `status --nodes` (status_nodes.c, cluster mode): each node's heartbeat
+ * and what its HAProxy serves. 0, 1 (no store), 2 (store unreachable). */
+int status_nodes_main(struct config *cfg, bool json, FILE *out);
 
 /* The same at a given time, asking each HAProxy with timeout seconds per
  * query (tests). */

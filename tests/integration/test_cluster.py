@@ -203,6 +203,40 @@ def late_node(lab, pb, rd, runs, keyfile, inter, hp):
          'it took each certificate from the store')
 
 
+def status_nodes(lab, cfgs, mports):
+    """hacme status --nodes (table and JSON) and each node's metrics."""
+    import json
+    got = {}
+
+    def table():
+        got['r'] = rc, out, err = L._run([L.exe('acme/hacme'), '-c', cfgs[0], 'status', '--nodes'])
+        rows = {l.split()[0]: l for l in out.splitlines()[1:] if l.strip()}
+        return rc == 0 and all(n in rows and ' live ' in rows[n] and
+                               ('%d/%d ok' % (NCERT, NCERT)) in rows[n] for n in ('n0', 'n1', 'n2'))
+    try:
+        ok = L.wait_until(table, 10, 'status --nodes', interval=0.5)
+    except L.LabError:
+        ok = False
+    rc, out, err = got['r']
+    if not t.ok(ok, 'hacme status --nodes: three live nodes, each serving %d of %d'
+                % (NCERT, NCERT)):
+        t.diag(out + err)
+    rc, out, err = L._run([L.exe('acme/hacme'), '-c', cfgs[1], 'status', '--nodes', '--json'])
+    try:
+        js = json.loads(out)
+    except ValueError:
+        js = []
+    t.ok(rc == 0 and sorted(n['node'] for n in js) == ['n0', 'n1', 'n2'] and
+         all(n['live'] and len(n['serves']) == NCERT for n in js),
+         'hacme status --nodes --json: node, live, heartbeat_age, serves[]')
+    for i, p in enumerate(mports):
+        s, h, body = L.http_get(p, '/metrics')
+        body = body.decode()
+        t.ok(s == 200 and 'hacme_cluster_store_up{node="n%d"} 1' % i in body and
+             re.search(r'hacme_cluster_redis_commands_total\{node="n%d"\} [1-9]' % i, body),
+             'metrics of n%d: store up, Redis commands' % i)
+
+
 def main():
     with L.Lab('cluster') as lab:
         hp = lab.port()
@@ -219,12 +253,16 @@ def main():
         fr = front(lab, hp, nodes)
         # the nodes join first (no certificate), then all get the same
         # config (SIGHUP): every node is live before the first order
-        cfgs = [node_config(lab, pb, st, i, rd, keyfile, names=()) for i, st in enumerate(nodes)]
+        mports = [lab.port() for _ in nodes]
+        mx = lambda i: ['metrics-listen 127.0.0.1:%d' % mports[i]]
+        cfgs = [node_config(lab, pb, st, i, rd, keyfile, names=(), extra=mx(i))
+                for i, st in enumerate(nodes)]
         runs = [start_node(lab, cfgs[i], i) for i in range(3)]
         for r in runs:
             r.wait_log(r'store 127\.0\.0\.1:\d+: connected', timeout=20)
         L.wait_until(lambda: len(rd.cmd('KEYS', 'hacme:node:*')) == 3, 20, 'three heartbeats')
-        cfgs = [node_config(lab, pb, st, i, rd, keyfile) for i, st in enumerate(nodes)]
+        cfgs = [node_config(lab, pb, st, i, rd, keyfile, extra=mx(i))
+                for i, st in enumerate(nodes)]
         mark = pb.proc.log_mark()
         t0 = time.time()
         for r in runs:
@@ -256,6 +294,7 @@ def main():
              'was asked (%d tokens)' % acked)
         warned = sum(r.count_log(r'no acknowledgement in') for r in runs)
         t.eq(warned, 0, 'no token went to the CA without every node')
+        status_nodes(lab, cfgs, mports)
         keys = rd.cmd('KEYS', 'hacme:cert:*')
         t.eq(len(keys), NCERT, 'Redis holds %d certificates' % NCERT)
         k = rd.cmd('HGET', 'hacme:cert:c0', 'key') or ''
