@@ -1443,7 +1443,8 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	for (size_t i = 0; i < r->nrc; i++) {
 		struct rcert *c = &r->rc[i];
 		const struct config_cert *nce = config_find_cert(nc, c->cert->name);
-		bool keep = keep_agents && c->lk == NULL && keepca[c->ca - r->w.cas] &&
+		bool keep = keep_agents && c->lk == NULL && c->ca != NULL &&
+		    keepca[c->ca - r->w.cas] &&
 		    nce != NULL && config_cert_same(c->cert, nce);
 		if (!keep) {
 			if (c->o != NULL)
