@@ -381,8 +381,12 @@ def case_fhdr(t, lab, certs_list):
     st, body = raw_get(http_port, PREFIX + tok, 'a.example')
     t.eq((st, body.decode()), (200, ka), 'token bound to a.example: Host a.example gets it')
     st, body = raw_get(http_port, PREFIX + tok, 'b.example, a.example')
-    t.eq(st, 404, '"Host: b.example, a.example" does not get a.example\'s key authorization '
-         '(req.fhdr)')
+    # HAProxy 2.6 passes the header on (the agent sees it whole through
+    # req.fhdr and misses: 404); 3.x refuses a Host with a comma itself (400)
+    ver = hap.info().get('Version', '')
+    want = 400 if int(ver.split('.')[0] or 0) >= 3 else 404
+    t.eq(st, want, '"Host: b.example, a.example" does not get a.example\'s key authorization '
+         '(HAProxy %s: %d)' % (ver, want))
     hap.stop()
     agent.stop()
 
