@@ -2004,3 +2004,30 @@ config_cert_same(const struct config_cert *a, const struct config_cert *b)
 			return false;
 	return true;
 }
+
+int
+config_adopt(struct config *c, const char *name, char *err, size_t errlen)
+{
+	const struct config_cert *got;
+	struct config_cert *ce, *certs;
+
+	if ((got = config_cert_for_name(c, name, err, errlen)) == NULL)
+		return -1;
+	if (!got->implicit)
+		return 1;	/* a cert section (or adopted already) */
+	if ((certs = realloc(c->certs, (c->ncerts + 1) * sizeof(*certs))) == NULL) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	c->certs = certs;
+	/* the entry moves from the implicit list into certs (fields and all) */
+	ce = (struct config_cert *)got;
+	c->certs[c->ncerts++] = *ce;
+	for (size_t i = 0; i < c->nimplicit; i++)
+		if (c->implicit[i] == ce) {
+			c->implicit[i] = c->implicit[--c->nimplicit];
+			break;
+		}
+	free(ce);
+	return 0;
+}

@@ -150,6 +150,13 @@ bool config_name_valid(const char *name, char *why, size_t whylen);
  * directory name: 1..253 chars of [A-Za-z0-9._-], not starting with '.'. */
 bool config_section_name_valid(const char *name);
 
+/* Adds the one-name certificate config_cert_for_name makes for name to
+ * c->certs (implicit stays true): a name issued from the command line that
+ * `hacme run` keeps renewing (acme/cliname.h). Pointers into c->certs are
+ * invalid afterwards. 0 added, 1 a cert section has that name already, -1
+ * with err. */
+int config_adopt(struct config *c, const char *name, char *err, size_t errlen);
+
 /* The one rule for a certificate's name, wherever it comes from (cert
  * section, a NAME on the command line, the store, deploy): a section name
  * of at most CONFIG_CERT_NAME_MAX characters, because it names files in

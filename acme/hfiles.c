@@ -10,10 +10,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "common/atomicfile.h"
+#include "acme/linefile.h"
 
 #define HF_NAME "haproxy-files"
-#define HF_MAX (16 * 1024 * 1024)
 
 char *
 hfiles_list(const struct config *cfg, bool *is_dir)
@@ -64,104 +63,34 @@ hfiles_same_dir(const char *a, const char *b)
 	return la == lb && memcmp(a, b, la) == 0;
 }
 
-/* The record, read (NULL with errno ENOENT when there is none). */
+/* <state-dir>/haproxy-files, heap. */
 static char *
-hf_read(const char *state_dir, char **file, size_t *len)
+hf_file(const char *state_dir)
 {
-	char *text = NULL;
+	char *f = NULL;
 
-	*file = NULL;
-	if (asprintf(file, "%s/" HF_NAME, state_dir) < 0) {
-		*file = NULL;
-		errno = ENOMEM;
+	if (asprintf(&f, "%s/" HF_NAME, state_dir) < 0)
 		return NULL;
-	}
-	if (file_read(*file, HF_MAX, &text, len) < 0)
-		return NULL;
-	return text;
-}
-
-/* The line of path in text, or NULL. */
-static char *
-hf_find(char *text, const char *path)
-{
-	size_t pl = strlen(path);
-
-	for (char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-		if (strncmp(p, path, pl) == 0 && (p[pl] == '\n' || p[pl] == '\0'))
-			return p;
-	return NULL;
+	return f;
 }
 
 bool
 hfiles_owned(const char *state_dir, const char *path)
 {
-	char *file, *text;
-	size_t len;
-	bool r;
+	char *f = hf_file(state_dir);
+	bool r = f != NULL && linefile_has(f, path);
 
-	text = hf_read(state_dir, &file, &len);
-	r = text != NULL && hf_find(text, path) != NULL;
-	free(text);
-	free(file);
+	free(f);
 	return r;
 }
 
-/* Adds (add) or removes path, under a flock of the record's lock file. */
 static int
 hf_change(const char *state_dir, const char *path, bool add)
 {
-	char *file = NULL, *lock = NULL, *text = NULL, *out = NULL, *at;
-	size_t len = 0, pl = strlen(path), ol;
-	int fd = -1, rc = -1, e;
+	char *f = hf_file(state_dir);
+	int rc = f != NULL ? linefile_change(f, path, add) : (errno = ENOMEM, -1);
 
-	if (strchr(path, '\n') != NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (asprintf(&lock, "%s/" HF_NAME ".lock", state_dir) < 0) {
-		lock = NULL;
-		errno = ENOMEM;
-		goto out;
-	}
-	if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 || flock(fd, LOCK_EX) < 0)
-		goto out;
-	if ((text = hf_read(state_dir, &file, &len)) == NULL) {
-		if (errno != ENOENT || file == NULL)
-			goto out;
-		len = 0;
-	}
-	at = text != NULL ? hf_find(text, path) : NULL;
-	if ((at != NULL) == add) {
-		rc = 0;		/* already as wanted */
-		goto out;
-	}
-	if ((out = malloc(len + pl + 2)) == NULL)
-		goto out;
-	if (add) {
-		memcpy(out, text != NULL ? text : "", len);
-		ol = len;
-		if (ol > 0 && out[ol - 1] != '\n')
-			out[ol++] = '\n';
-		memcpy(out + ol, path, pl);
-		ol += pl;
-		out[ol++] = '\n';
-	} else {
-		size_t before = (size_t)(at - text), skip = pl + (at[pl] == '\n');
-		memcpy(out, text, before);
-		memcpy(out + before, at + skip, len - before - skip);
-		ol = len - skip;
-	}
-	rc = atomic_write(file, out, ol, 0600);
-out:
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	free(lock);
-	free(file);
-	free(text);
-	free(out);
-	errno = e;
+	free(f);
 	return rc;
 }
 

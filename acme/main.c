@@ -23,6 +23,7 @@
 #include "acme/crypto.h"
 #include "acme/deploy.h"
 #include "acme/http.h"
+#include "acme/cliname.h"
 #include "acme/import.h"
 #include "acme/notify.h"
 #include "acme/jws.h"
@@ -345,6 +346,7 @@ load_config(struct config *cfg, const char *path)
 		fprintf(stderr, "hacme: %s\n", err);
 		return -1;
 	}
+	cliname_adopt_all(cfg);	/* names issued from the command line */
 	if (cfg->log_level != NULL && log_threshold != LOG_LVL_DEBUG) {
 		enum log_level l;
 		if (log_parse_level(cfg->log_level, &l))
@@ -645,6 +647,10 @@ verb_order_as(struct cli *wp, struct config *cfg, int argc, char **argv, enum wa
 				}
 			if (dup || (failed && !issued))
 				continue;
+			/* a name without a cert section: kept, renewed by `hacme run` */
+			if (c->implicit && cliname_add(cfg->state_dir, c->name) < 0)
+				fprintf(stderr, "hacme: %s: recording it in %s/cli-names: %s\n",
+				    c->name, cfg->state_dir, strerror(errno));
 			names[nn] = c->name;
 			force[nn++] = issued;
 		}
@@ -1057,6 +1063,7 @@ verb_remove(struct config *cfg, int argc, char **argv)
 			fprintf(stderr, "hacme: %s: %s\n", name, err);
 			x.rc = EXIT_USAGE;
 		} else {
+			(void)cliname_remove(cfg->state_dir, name);
 			struct notify_event ev = { .event = "removed", .name = name };
 			(void)notify(cfg, &ev);
 			printf("%s: removed%s\n", name, config_find_cert(cfg, name) != NULL ?

@@ -46,6 +46,7 @@
 #include "acme/worker.h"
 #include "acme/metrics.h"
 #include "acme/notify.h"
+#include "acme/cliname.h"
 #include "common/addr.h"
 #include "common/atomicfile.h"
 #include "common/buf.h"
@@ -662,6 +663,14 @@ dispatch(struct run *r)
 	}
 }
 
+/* A name of `hacme issue` that `hacme remove` forgot meanwhile: left
+ * alone until the next SIGHUP drops it. */
+static bool
+rc_forgotten(const struct rcert *c)
+{
+	return c->cert->implicit && !cliname_has(c->r->cfg->state_dir, c->cert->name);
+}
+
 static void
 rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -670,6 +679,8 @@ rc_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct rcert *c = w->data;
 	time_t now = time(NULL);
 
+	if (rc_forgotten(c))
+		return;
 	/* woken for an ARI poll, not for the renewal itself */
 	if (c->have && c->renew_at > now && (c->next_attempt == 0 || c->next_attempt <= now) &&
 	    ari_offered(c) && c->ari_next_poll <= now) {
@@ -999,7 +1010,7 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 	for (size_t i = 0; i < r->nrc; i++) {
 		struct rcert *c = &r->rc[i];
-		if (c->o != NULL || c->lk != NULL || c->fence > 0)
+		if (c->o != NULL || c->lk != NULL || c->fence > 0 || rc_forgotten(c))
 			continue;
 		if (rc_refresh(c)) {	/* the CLI renewed, revoked or removed it */
 			log_info("%s: the stored certificate changed (serial %s)", c->id,
@@ -1412,6 +1423,7 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 		free(nc);
 		return;
 	}
+	cliname_adopt_all(nc);	/* names issued from the command line */
 	/* names that leave the config leave HAProxy (their files stay in the
 	 * state dir: adding them back re-orders nothing) */
 	if ((gone = calloc(old->ncerts + 1, sizeof *gone)) == NULL) {

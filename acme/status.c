@@ -565,6 +565,7 @@ j_row(const struct status *s, const struct st_row *r, cJSON *o)
 		    j_str(d, "error", dp ? dp->err : "not asked");
 	}
 	return ok && cJSON_AddBoolToObject(o, "in_config", r->cc != NULL) != NULL &&
+	    cJSON_AddBoolToObject(o, "from_cli", r->cc != NULL && r->cc->implicit) != NULL &&
 	    cJSON_AddBoolToObject(o, "next_renewal_estimated", r->estimated) != NULL;
 }
 
@@ -598,6 +599,7 @@ struct st_line {
 	const char *cell[C_N];
 	char challenge[64];
 	char notafter[32], left[STATUS_LEFT_MAX], next[40], deployed[48], error[ST_ERR_SHOWN];
+	char reason[96];
 };
 
 static void
@@ -638,6 +640,10 @@ line_fill(const struct status *s, const struct st_row *r, struct st_line *l)
 	l->cell[C_LEFT] = l->left;
 	l->cell[C_NEXT] = l->next;
 	l->cell[C_REASON] = r->reason[0] ? r->reason : "-";
+	if (r->cc != NULL && r->cc->implicit) {	/* kept since `hacme issue NAME` */
+		snprintf(l->reason, sizeof(l->reason), "%s (hacme issue)", l->cell[C_REASON]);
+		l->cell[C_REASON] = l->reason;
+	}
 	l->cell[C_DEPLOYED] = l->deployed;
 	l->cell[C_ERROR] = l->error;
 }

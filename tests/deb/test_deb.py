@@ -8,6 +8,7 @@ the cert dir, the crt-list, and a HAProxy stats socket made by Debian's own
 usage: test_deb.py PATH.deb   (root; prints TAP, then 'N passed, N failed')"""
 
 import grp
+import signal
 import os
 import pwd
 import re
@@ -22,6 +23,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'lab'))
 import lab as L  # noqa: E402
+from recipe import DEBIAN, certbot, localize, migrated  # noqa: E402
 
 t = L.TAP()
 
@@ -147,6 +149,126 @@ def admin_socket(lab):
         shutil.rmtree(sockdir, ignore_errors=True)
 
 
+def unit_exec(unit_path):
+    """ExecStart, User, Group, SupplementaryGroups, UMask of the unit."""
+    u = {}
+    for line in open(unit_path):
+        m = re.match(r'^(ExecStart|User|Group|SupplementaryGroups|UMask)=(.*)$', line.strip())
+        if m:
+            u[m.group(1)] = m.group(2)
+    return u
+
+
+def done_when(lab):
+    """The issue's "done when": the package installed, /etc/hacme/hacme.cfg
+    edited as the README says, `hacme import certbot` of lineages certbot
+    made against pebble, the service's ExecStart run as the unit runs it
+    (user hacme, groups hacme + haproxy, its umask), the certificates served
+    by SNI, no new order."""
+    cfg_path = '/etc/hacme/hacme.cfg'
+    saved = open(cfg_path).read()
+    st_cfg = os.stat(cfg_path)
+    ssl = '/etc/haproxy/ssl'
+    made_ssl = not os.path.exists(ssl)
+    bundle = '/etc/hacme/test-pebble-ca.pem'
+    sockdir = None
+    try:
+        hp = lab.port()
+        pb = lab.pebble(http_port=hp, env={'PEBBLE_AUTHZREUSE': '0'})
+        le = lab.path('letsencrypt')
+        got = {n: certbot(lab, pb, le, n, kt) for n, kt in (('rsa.example', 'rsa'), ('ec.example', 'ecdsa'))}
+        serial = {n: L.cert_info(open(g['fullchain']).read())['serial'] for n, g in got.items()}
+        if made_ssl:
+            os.makedirs(ssl)
+        for n, g in got.items():   # the recipe's post-hook
+            with open(os.path.join(ssl, n + '.pem'), 'w') as f:
+                f.write(open(g['fullchain']).read() + open(g['privkey']).read())
+        # README step 1: the directory to hacme
+        subprocess.run(['chown', '-R', 'hacme:haproxy', ssl], check=True)
+        os.chmod(ssl, 0o2750)
+
+        # HAProxy with the README's migrated config, Debian's global
+        rc, after, found = migrated(lab)
+        t.ok(found and rc == 0, 'README\'s haproxy.cfg change applies to the recipe')
+        sockdir = tempfile.mkdtemp(prefix='hacme-debtest-', dir='/run')
+        os.chown(sockdir, 0, grp.getgrnam('haproxy').gr_gid)
+        os.chmod(sockdir, 0o2775)
+        ports = {'http': hp, 'https': lab.port(), 'agent': lab.port(), 'app': lab.port(),
+                 'ssl': ssl, 'sock': os.path.join(sockdir, 'admin.sock')}
+        hcfg = lab.write('haproxy.cfg', localize(DEBIAN + after, lab, ports).replace(
+            os.path.join(L.SRC, 'haproxy-conf', 'spoe-acme.conf'), '/usr/share/hacme/spoe-acme.conf'))
+        hap = lab.haproxy(hcfg, stats_socket=ports['sock'], name='haproxy-deb')
+        pid = hap.info().get('Pid')
+
+        # README step 2: edit /etc/hacme/hacme.cfg (test-only: the CA is pebble
+        # on loopback, the self-check and the agent on this test's ports)
+        shutil.copy(pb.ca_bundle, bundle)
+        os.chmod(bundle, 0o644)
+        text = saved
+        text = text.replace('    crt-list        /etc/haproxy/certs/certs.list\n', '    crt-list        /etc/haproxy/ssl\n')
+        text = text.replace('    cert-dir        /etc/haproxy/certs\n', '')
+        text = text.replace('unix@/run/haproxy/admin.sock', 'unix@' + ports['sock'])
+        text = text.replace('tls-check       127.0.0.1:443', 'tls-check       127.0.0.1:%d' % ports['https'])
+        text = text.replace('spoa-listen     127.0.0.1:12345', 'spoa-listen     127.0.0.1:%d\n    preflight-connect 127.0.0.1:%d' % (ports['agent'], hp))
+        text = text.replace('    directory       https://acme-v02.api.letsencrypt.org/directory\n',
+                            '    directory       %s\n    ca-bundle       %s\n' % (pb.directory, bundle))
+        t.ok(text.count('\n') > saved.count('\n') - 2 and 'crt-list        /etc/haproxy/ssl' in text and pb.directory in text,
+             'edited /etc/hacme/hacme.cfg as the README says')
+        with open(cfg_path, 'w') as f:
+            f.write(text)
+        mark = pb.proc.log_mark()
+
+        # README step 3: as root
+        rc, out, err = run(['/usr/bin/hacme', 'import', 'certbot', '--config-dir', os.path.join(le, 'conf')])
+        t.eq(rc, 0, 'sudo hacme import certbot: exit 0' + ('' if rc == 0 else ': ' + (out + err)[-600:]))
+        owners = set()
+        for r, ds, fs in os.walk('/var/lib/hacme'):
+            for x in ds + fs:
+                owners.add(pwd.getpwuid(os.lstat(os.path.join(r, x)).st_uid).pw_name)
+        t.eq(owners, {'hacme'}, 'after the import, /var/lib/hacme belongs to hacme')
+        st = os.stat(cfg_path)
+        t.ok(stat.S_IMODE(st.st_mode) == stat.S_IMODE(st_cfg.st_mode) and st.st_gid == st_cfg.st_gid,
+             'the import kept the config\'s mode and group')
+
+        # the service's ExecStart, run as the unit runs it
+        u = unit_exec('/lib/systemd/system/hacme.service')
+        argv = u['ExecStart'].split()
+        groups = ','.join([u.get('Group', 'hacme')] + u.get('SupplementaryGroups', '').split())
+        umask = u.get('UMask', '0022')
+        svc = lab.spawn('hacme-service', ['setpriv', '--reuid=' + u['User'], '--regid=' + u.get('Group', u['User']),
+                                          '--groups=' + groups, '--reset-env', 'sh', '-c',
+                                          'umask %s && exec "$@"' % umask, 'sh'] + argv,
+                        ready=r'hacme run: \d+ certificates', timeout=30)
+        for n in serial:
+            try:
+                i = L.tls_probe(ports['https'], n)
+            except L.LabError:
+                i = None
+            t.eq(i and i['serial'], serial[n], 'served by SNI: certbot\'s %s, from /etc/haproxy/ssl' % n)
+        time.sleep(3)   # a restart orders what it lacks at once
+        t.eq(pb.orders_created(mark), 0, 'no new order (import, then the service)')
+        rc, out, err = run(['/usr/bin/hacme', 'status'], user='hacme')
+        t.ok(rc == 0 and all(re.search(r'(?m)^%s\s.*\s1/1\s' % re.escape(n), out) for n in serial),
+             'hacme status as hacme: both deployed 1/1' + ('' if rc == 0 else ': ' + err[-300:]))
+        svc.kill(signal.SIGTERM)
+        t.eq(svc.wait(15), 0, 'SIGTERM: the service exits 0')
+        t.eq(hap.info().get('Pid'), pid, 'HAProxy was never reloaded')
+    finally:
+        with open(cfg_path, 'w') as f:
+            f.write(saved)
+        os.chown(cfg_path, st_cfg.st_uid, st_cfg.st_gid)
+        os.chmod(cfg_path, stat.S_IMODE(st_cfg.st_mode))
+        if os.path.exists(bundle):
+            os.unlink(bundle)
+        if sockdir is not None:
+            shutil.rmtree(sockdir, ignore_errors=True)
+        if made_ssl:
+            shutil.rmtree(ssl, ignore_errors=True)
+        for x in os.listdir('/var/lib/hacme'):
+            p = os.path.join('/var/lib/hacme', x)
+            shutil.rmtree(p, ignore_errors=True) if os.path.isdir(p) else os.unlink(p)
+
+
 def main():
     if len(sys.argv) != 2 or os.geteuid() != 0:
         print('usage (as root): test_deb.py PATH.deb', file=sys.stderr)
@@ -155,6 +277,8 @@ def main():
     smoke(sys.argv[1])
     with L.Lab('deb') as lab:
         admin_socket(lab)
+    with L.Lab('deb-done') as lab:
+        done_when(lab)
     rc = t.done()
     print('test-deb: %.0f s (after the build)' % (time.time() - t0))
     print('%d passed, %d failed' % (t.n - t.failed, t.failed))

@@ -16,79 +16,9 @@ import sys
 SRC = os.environ.get('HACME_SRC', os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 sys.path.insert(0, os.path.join(SRC, 'tests', 'lab'))
 import lab as L  # noqa: E402
+from recipe import RECIPE, DEBIAN, localize, migrated, readme_section  # noqa: E402
 
 t = L.TAP()
-
-# CERTBOT-RECIPE.md's haproxy.cfg, verbatim (checked against the file when
-# it is there)
-RECIPE = '''frontend http
-    bind *:80
-    mode http
-    option httplog
-    http-request redirect scheme https code 301 if !{ path_beg /.well-known/acme-challenge/ }
-    use_backend backend-certbot if { path_beg /.well-known/acme-challenge/ }
-
-frontend https-tcp
-    bind *:443 ssl crt /etc/haproxy/ssl/ crt-ignore-err all
-    mode http
-    option httplog
-    use_backend backend-certbot if { path_beg /.well-known/acme-challenge/ }
-    use_backend my-app if { hdr(host) -i my-app.com }
-
-backend backend-certbot
-    mode http
-    server certbot 127.0.0.1:2031
-
-backend my-app
-    mode http
-    balance roundrobin
-    server Serveur_A 192.168.10.1:80
-    server Serveur_B 192.168.10.2:80
-'''
-
-# Debian 12's packaged global/defaults, as far as they matter here
-DEBIAN = '''global
-	log /dev/log	local0
-	log /dev/log	local1 notice
-	chroot /var/lib/haproxy
-	stats socket /run/haproxy/admin.sock mode 660 level admin
-	stats timeout 30s
-	user haproxy
-	group haproxy
-	daemon
-
-defaults
-	log	global
-	mode	http
-	option	httplog
-	option	dontlognull
-        timeout connect 5000
-        timeout client  50000
-        timeout server  50000
-
-'''
-
-
-def readme_section(title):
-    text = open(os.path.join(SRC, 'README.md')).read()
-    m = re.search(r'(?ms)^## %s\n(.*?)(?=^## )' % re.escape(title), text)
-    return m.group(1) if m else ''
-
-
-def localize(cfg, lab, ports):
-    """The same config on loopback and lab paths (test-only substitutions)."""
-    out = cfg
-    out = out.replace('bind *:80', 'bind 127.0.0.1:%d' % ports['http'])
-    out = out.replace('bind *:443', 'bind 127.0.0.1:%d' % ports['https'])
-    out = out.replace('/etc/haproxy/ssl/', ports['ssl'] + '/')
-    out = out.replace('/run/haproxy/admin.sock', ports['sock'])
-    out = out.replace('/usr/share/hacme/spoe-acme.conf', os.path.join(SRC, 'haproxy-conf', 'spoe-acme.conf'))
-    out = out.replace('127.0.0.1:12345', '127.0.0.1:%d' % ports['agent'])
-    out = re.sub(r'192\.168\.10\.\d+:80', '127.0.0.1:%d' % ports['app'], out)
-    # the lab runs haproxy in the foreground as root, logging to stderr
-    out = re.sub(r'(?m)^\s*(chroot|user|group|daemon|log /dev/log).*\n', '', out)
-    return out
-
 
 def main(lab):
     refs = [os.path.join(SRC, *(['..'] * k), 'shared', 'reference', 'CERTBOT-RECIPE.md') for k in (1, 2)]
@@ -98,16 +28,11 @@ def main(lab):
         t.eq(m and m.group(1), RECIPE, 'the recipe tested is CERTBOT-RECIPE.md\'s haproxy.cfg, verbatim')
     else:
         t.skip('the recipe tested is CERTBOT-RECIPE.md\'s haproxy.cfg', 'shared/reference not beside the tree')
-    sec = readme_section('Switching from certbot')
-    m = re.search(r'(?s)```diff\n(.*?)```', sec)
-    t.ok(m is not None, 'README "Switching from certbot" has the haproxy.cfg change as a diff')
-    if m is None:
+    rc, after, found = migrated(lab)
+    t.ok(found, 'README "Switching from certbot" has the haproxy.cfg change as a diff')
+    if not found:
         return
-    before = lab.write('recipe.cfg', RECIPE)
-    diff = lab.write('migration.diff', m.group(1))
-    rc, out, err = L._run(['patch', '--no-backup-if-mismatch', '-o', lab.path('after.cfg'), before, diff])
-    t.eq(rc, 0, 'the README\'s diff applies to the recipe cleanly' + ('' if rc == 0 else ': ' + out + err))
-    after = open(lab.path('after.cfg')).read()
+    t.eq(rc, 0, 'the README\'s diff applies to the recipe cleanly' + ('' if rc == 0 else ': ' + after))
     t.ok('backend-certbot' not in after and '2031' not in after, 'the side-port backend and its ACLs are gone')
     copy = readme_section('Wiring HAProxy to the agent')
     for piece in ('filter spoe engine acme config', 'acl acme_path', 'http-request return', 'be_acme_agent'):

@@ -18,26 +18,9 @@ import time
 sys.path.insert(0, os.path.join(os.environ.get('HACME_SRC', os.path.join(
     os.path.dirname(os.path.abspath(__file__)), '..', '..')), 'tests', 'lab'))
 import lab as L  # noqa: E402
+from recipe import certbot  # noqa: E402
 
 t = L.TAP()
-
-
-def certbot(lab, pb, base, name, key_type):
-    """certbot certonly --standalone as the recipe runs it (one config dir)."""
-    argv = ['certbot', 'certonly', '--standalone', '--non-interactive', '--agree-tos',
-            '--email', 'ops@example.com', '--server', pb.directory,
-            '--preferred-challenges', 'http', '--http-01-address', '127.0.0.1',
-            '--http-01-port', str(pb.http_port),
-            '--config-dir', base + '/conf', '--work-dir', base + '/work',
-            '--logs-dir', base + '/logs', '--key-type', key_type, '-d', name]
-    if key_type == 'rsa':
-        argv += ['--rsa-key-size', '2048']
-    rc, out, err = L._run(argv, timeout=180, env=dict(os.environ, REQUESTS_CA_BUNDLE=pb.ca_bundle))
-    if rc != 0:
-        raise L.LabError('certbot failed: %s' % (out + err)[-2000:])
-    live = os.path.join(base, 'conf', 'live', name)
-    return {'fullchain': os.path.join(live, 'fullchain.pem'),
-            'privkey': os.path.join(live, 'privkey.pem')}
 
 
 def served(port, name):
