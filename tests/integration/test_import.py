@@ -108,7 +108,7 @@ def main(lab):
     t.eq(pb.orders_created(mark), 0, 'hacme run: no order (the imported certificates are valid)')
     rc, out, err = lab.hacme('status', config=cfg)
     for n in names:
-        t.like(out, r'(?m)^%s\s+\S+\s+\S+Z\s.*\s1/1\s' % re.escape(n), 'status: %s deployed 1/1' % n)
+        t.like(out, r'(?m)^%s\s.*\s1/1\s' % re.escape(n), 'status: %s deployed 1/1' % n)
     run.stop()
 
     # a renewal goes through certbot's account and replaces the file in DIR
