@@ -21,6 +21,7 @@
 #include "acme/crypto.h"
 #include "acme/hfiles.h"
 #include "acme/jws.h"
+#include "acme/serialfmt.h"
 #include "acme/store.h"
 #include "acme/worker.h"
 #include "common/atomicfile.h"
@@ -415,7 +416,7 @@ lineage_import(const struct config *cfg, struct store *st, const char *dir, cons
 	if (store_cert_load(st, l->name, NULL, &old, err, sizeof(err)) == 0 &&
 	    old.meta.not_after >= ci.not_after) {
 		printf("%s: the state dir holds a certificate as new (serial %s): kept\n", l->name,
-		    old.meta.serial ? old.meta.serial : "?");
+		    old.meta.serial ? serial_show(old.meta.serial) : "?");
 		l->stored = true;
 		rc = 0;
 		goto out;
@@ -434,7 +435,7 @@ lineage_import(const struct config *cfg, struct store *st, const char *dir, cons
 	}
 	l->stored = true;
 	printf("%s: imported %s %s, serial %s, valid until %s\n", l->name, keytype_name(l->key),
-	    l->names[0], ci.serial, until);
+	    l->names[0], serial_show(ci.serial), until);
 	import_account(st, dir, l, id);
 	rc = 0;
 out:

@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 #include <ev.h>
 
+#include "acme/serialfmt.h"
 #include "acme/acme.h"
 #include "acme/agentctl.h"
 #include "acme/checks.h"
@@ -232,7 +233,8 @@ job_order_done(void *arg, const struct acme_order_result *r)
 	fmt_time(ci.not_after, until, sizeof until);
 	printf("%s%s%s: issued, serial %s, valid until %s (%.2f s, %u of %u authorizations "
 	    "reused)\n", label, j->variant != NULL ? "/" : "", j->variant != NULL ? j->variant : "",
-	    ci.serial, until, now_mono() - j->started, r->authz_reused, r->authz_total);
+	    serial_show(ci.serial), until, now_mono() - j->started, r->authz_reused,
+	    r->authz_total);
 	fflush(stdout);
 	{
 		struct schedule_cert sc = { ci.not_before, ci.not_after, 0, 0 };
@@ -390,7 +392,8 @@ needs_order(struct cli *w, const struct config_cert *c, int ki, enum want want, 
 	}
 	fmt_time(sc.meta.not_after, until, sizeof until);
 	printf("%s%s%s: valid until %s (serial %s)\n", c->name, variant != NULL ? "/" : "",
-	    variant != NULL ? variant : "", until, sc.meta.serial != NULL ? sc.meta.serial : "?");
+	    variant != NULL ? variant : "", until, sc.meta.serial != NULL ?
+	    serial_show(sc.meta.serial) : "?");
 	order = false;
 out:
 	store_cert_free(&sc);
@@ -418,10 +421,10 @@ cli_deployed(void *arg, const struct deploy_report *rep)
 			    d->error != NULL ? d->error : "deploy failed");
 		else if (d->pushed)
 			printf("%s%s%s: deployed to %s (serial %s)\n", rep->name, slash, v,
-			    d->runtime_api, d->serial);
+			    d->runtime_api, serial_show(d->serial));
 		else
 			printf("%s%s%s: served by %s already (serial %s)\n", rep->name, slash, v,
-			    d->runtime_api, d->serial);
+			    d->runtime_api, serial_show(d->serial));
 	}
 	if (rep->warning != NULL)
 		fprintf(stderr, "hacme: %s: warning: %s\n", rep->name, rep->warning);
@@ -887,7 +890,7 @@ rv_done(void *arg, const char *err)
 		x->rc = EXIT_ACME;
 	} else {
 		printf("%s%s%s: revoked (serial %s)\n", x->name, v ? "/" : "", v ? v : "",
-		    sc->meta.serial != NULL ? sc->meta.serial : "?");
+		    sc->meta.serial != NULL ? serial_show(sc->meta.serial) : "?");
 		fflush(stdout);
 		struct notify_event ev = { "revoked", x->name, (const char *const *)sc->meta.names,
 		    sc->meta.nnames, sc->meta.serial, sc->meta.not_after, NULL };

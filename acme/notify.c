@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "acme/serialfmt.h"
 #include "common/log.h"
 
 extern char **environ;
@@ -123,7 +124,7 @@ event_env(const struct notify_event *ev)
 	if (asprintf(&env[k++], "HACME_EVENT=%s", ev->event) < 0 ||
 	    asprintf(&env[k++], "HACME_NAME=%s", ev->name ? ev->name : "") < 0 ||
 	    asprintf(&env[k++], "HACME_DOMAINS=%s", doms ? doms : "") < 0 ||
-	    asprintf(&env[k++], "HACME_SERIAL=%s", ev->serial ? ev->serial : "") < 0 ||
+	    asprintf(&env[k++], "HACME_SERIAL=%s", ev->serial ? serial_show(ev->serial) : "") < 0 ||
 	    asprintf(&env[k++], "HACME_NOT_AFTER=%s", na) < 0 ||
 	    asprintf(&env[k++], "HACME_ERROR=%s", ev->error ? ev->error : "") < 0)
 		env[k - 1] = NULL;

@@ -46,6 +46,7 @@
 #include "acme/worker.h"
 #include "acme/metrics.h"
 #include "acme/notify.h"
+#include "acme/serialfmt.h"
 #include "acme/cliname.h"
 #include "common/addr.h"
 #include "common/atomicfile.h"
@@ -499,8 +500,8 @@ rc_order_done(void *arg, const struct acme_order_result *res)
 	c->ari_start = c->ari_end = c->ari_next_poll = 0;
 	rc_refresh(c);
 	fmt_time(ci.not_after, until, sizeof until);
-	log_notice("%s: new certificate, serial %s, valid until %s (%.2f s)", c->id, ci.serial,
-	    until, now_mono() - c->started);
+	log_notice("%s: new certificate, serial %s, valid until %s (%.2f s)", c->id,
+	    serial_show(ci.serial), until, now_mono() - c->started);
 	run_notify(c, event, ci.serial, ci.not_after, NULL);
 	deploy_name(r, c->cert->name, false);
 	if (due) {
@@ -789,7 +790,7 @@ deployed(void *arg, const struct deploy_report *rep)
 		else if (d->pushed)
 			log_notice("%s%s%s: deployed to %s (serial %s)", rep->name,
 			    d->variant ? "/" : "", d->variant ? d->variant : "", d->runtime_api,
-			    d->serial);
+			    serial_show(d->serial));
 	}
 	if (rep->warning != NULL)
 		log_warn("%s: %s", rep->name, rep->warning);

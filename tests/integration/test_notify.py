@@ -61,7 +61,10 @@ def cli_events(lab, pb, st):
         env = e['env']
         t.eq(e['argv'], ['two words', 'plain'], 'argv split without a shell (quotes kept one word)')
         meta = json.load(open(os.path.join(cfg + '.state', 'certs', 'one', 'meta.json')))
-        t.eq(env.get('HACME_SERIAL'), meta['serial'], 'HACME_SERIAL is the new serial')
+        rc_, o_, e_ = L._run(['openssl', 'x509', '-noout', '-serial', '-in',
+                              os.path.join(cfg + '.state', 'certs', 'one', 'chain.pem')])
+        t.eq('serial=' + env.get('HACME_SERIAL', ''), o_.strip(), 'HACME_SERIAL is the new serial, as openssl x509 -serial prints it')
+        t.eq(env.get('HACME_SERIAL', '').lstrip('0'), meta['serial'].lstrip('0'), 'and it is meta.json\'s serial')
         t.eq(env.get('HACME_DOMAINS'), 'one.example www.one.example', 'HACME_DOMAINS lists the names')
         t.like(env.get('HACME_NOT_AFTER', ''), r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$', 'HACME_NOT_AFTER is RFC 3339')
         t.eq(env.get('HACME_ERROR'), '', 'HACME_ERROR is empty on success')
