@@ -563,6 +563,10 @@ rc_order(struct rcert *c)
 	c->started = now_mono();
 	c->o = NULL;
 	if (worker_cert_solvers(&r->w, c->cert, sv, err, sizeof err) == 0) {
+		/* cluster mode: http-01 goes through every node */
+		for (size_t i = 0; r->solver != NULL && i < c->cert->ndomains; i++)
+			if (sv[i] == r->w.http01)
+				sv[i] = r->solver;
 		req.solvers = sv;
 		c->o = acme_order(c->ca->acme, &req, rc_order_done, c, err, sizeof err);
 	}

@@ -5,6 +5,7 @@ round-robin HAProxy in front of pebble's http-01 port that spreads the CA's
 validation requests over the nodes (http mode, so its log shows which node
 answered each request with which status)."""
 
+import calendar
 import os
 import re
 import signal
@@ -27,7 +28,7 @@ def front(lab, port, nodes):
     request: node, status, path."""
     lines = ['global', '    log stdout format raw local0', '    stats socket "${STATS_SOCK}" level admin',
              'defaults', '    mode http', '    log global',
-             '    log-format "FRONT %b/%s %ST %HP"',
+             '    log-format "FRONT %tr %b/%s %ST %HP"',
              '    timeout connect 2s', '    timeout client 10s', '    timeout server 10s',
              'frontend f', '    bind 127.0.0.1:%d' % port, '    default_backend nodes',
              'backend nodes', '    balance roundrobin']
@@ -85,7 +86,7 @@ def log_times(runs, regex):
     out = []
     for r in runs:
         for m in re.finditer(r'^(\S+)Z hacme \w+: ' + regex, r.read_log(), re.M):
-            ts = time.mktime(time.strptime(m.group(1)[:19], '%Y-%m-%dT%H:%M:%S')) + \
+            ts = calendar.timegm(time.strptime(m.group(1)[:19], '%Y-%m-%dT%H:%M:%S')) + \
                 float('0' + m.group(1)[19:])
             out.append((ts, r.name) + m.groups()[1:])
     return out
@@ -281,7 +282,19 @@ def main():
         t.ok(lag <= 15.0, 'every node served each certificate soon after its issuance '
              '(worst %.2f s, from the logs)' % lag)
         flog = fr.read_log()
-        reqs = re.findall(r'FRONT nodes/(n\d) (\d+) /\.well-known/acme-challenge/(\S+)', flog)
+        reqs = re.findall(r'FRONT \S+ nodes/(n\d) (\d+) /\.well-known/acme-challenge/(\S+)', flog)
+        # the CA's first request for each token came after the ordering node
+        # saw every node's acknowledgement (same clock: one box)
+        held = {m[3]: m[0] for m in log_times(runs, r'(\S+) token (\S+): every live node holds it')}
+        first = {}
+        for m in re.finditer(r'FRONT (\S+) nodes/n\d \d+ /\.well-known/acme-challenge/(\S+)', flog):
+            # HAProxy's %tr is local time
+            ts = time.mktime(time.strptime(m.group(1)[:20], '%d/%b/%Y:%H:%M:%S')) + \
+                float('0' + m.group(1)[20:])
+            first.setdefault(m.group(2), ts)
+        early = [tk for tk in first if tk not in held or first[tk] < held[tk]]
+        t.ok(first and not early, 'every node held each token before the CA asked for it '
+             '(%d tokens; first CA request after the last acknowledgement)' % len(first))
         t.ok(len(reqs) >= NCERT, 'the CA validated through the round-robin front (%d requests)'
              % len(reqs))
         t.ok({r[0] for r in reqs} == {'n0', 'n1', 'n2'},
