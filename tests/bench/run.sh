@@ -20,6 +20,9 @@
 #      holding it, issuance -> every node serving, orders and Redis
 #      commands per certificate (bench_cluster.py: BENCH_CLUSTER_TOKENS,
 #      BENCH_CLUSTER_CERTS)
+#   8. dns-01, a wildcard + base name against knot: hacme issue -> served
+#      vs lego's rfc2136 provider -> certificate file (bench_dns.py:
+#      BENCH_DNS_ROUNDS, BENCH_DNS_LEGO=0)
 # Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
 # see bench_agent_http.py), BENCH_HAPROXY_32=0 (HTTP on 2.6 only);
 # BENCH_SPOP_CONNS (connection counts, "1 4 16"),
@@ -224,6 +227,13 @@ section "7. cluster (redis, 3 nodes): token -> every node, issuance -> every nod
 	python3 "$here/bench_cluster.py" 2>&1 | tee "$work/cluster.out") ||
 	{ failed=1; summary+=("cluster benchmark FAILED (see its output)"); }
 while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/cluster.out" 2>/dev/null)
+
+# --- 8. dns-01 ----------------------------------------------------------------
+section "8. dns-01: a wildcard + base name through knot, hacme vs lego rfc2136"
+(set -o pipefail; ninja -C "$build" acme/hacme >/dev/null &&
+	python3 "$here/bench_dns.py" 2>&1 | tee "$work/dns.out") ||
+	{ failed=1; summary+=("dns benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/dns.out" 2>/dev/null)
 
 # --- summary -----------------------------------------------------------------
 section "summary"

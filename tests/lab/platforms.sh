@@ -188,8 +188,33 @@ EOF
 	chmod 755 "$1" "$(dirname "$1")/haproxy-in-chroot"
 }
 
+# lego (a Go binary, libc only) for bench_dns.py's comparison of its
+# rfc2136 provider with hacme's dns-01.
+cmd_lego() {
+	dir=$CACHE/lego
+	lock lego
+	if [ ! -x "$dir/bin/lego" ]; then
+		rm -rf "$dir.new"
+		apt_private "$dir.new/apt"
+		# shellcheck disable=SC2086
+		ver=$(apt-cache $APT policy lego | awk '/Candidate:/ { print $2 }')
+		[ -n "$ver" ] && [ "$ver" != "(none)" ] || die "$SUITE has no lego package"
+		log "downloading lego $ver"
+		# shellcheck disable=SC2086
+		(cd "$dir.new/apt" && apt-get $APT download lego >/dev/null) || die "apt-get download lego failed"
+		dpkg -x "$dir.new"/apt/lego_*.deb "$dir.new/root"
+		[ -x "$dir.new/root/usr/bin/lego" ] || die "the lego package has no /usr/bin/lego"
+		mkdir -p "$dir.new/bin"
+		ln -s ../root/usr/bin/lego "$dir.new/bin/lego"
+		echo "$ver" > "$dir.new/version"
+		rm -rf "$dir.new/apt/cache" "$dir.new/apt/lists" "$dir"
+		mv "$dir.new" "$dir"
+	fi
+	echo "$dir/bin"
+}
+
 cmd_versions() {
-	for f in "$CACHE/pebble-2.10/version" "$CACHE/haproxy-3.2/version"; do
+	for f in "$CACHE/pebble-2.10/version" "$CACHE/haproxy-3.2/version" "$CACHE/lego/version"; do
 		[ -r "$f" ] && echo "$(basename "$(dirname "$f")"): $(cat "$f")"
 	done
 	true
@@ -198,7 +223,8 @@ cmd_versions() {
 case "${1:-}" in
 pebble) cmd_pebble ;;
 haproxy) cmd_haproxy ;;
+lego) cmd_lego ;;
 versions) cmd_versions ;;
 mirror) mirror ;;
-*) echo "usage: $0 pebble|haproxy|versions|mirror" >&2; exit 2 ;;
+*) echo "usage: $0 pebble|haproxy|lego|versions|mirror" >&2; exit 2 ;;
 esac
