@@ -16,6 +16,7 @@
 
 #include "acme/config.h"
 #include "acme/hfiles.h"
+#include "acme/sniprobe.h"
 #include "acme/proto.h"
 #include "acme/runtime.h"
 #include "acme/schedule.h"
@@ -475,6 +476,55 @@ nomem:
 	log_err("status: out of memory");
 }
 
+/* What clients get: with tls-check, a HAProxy counts as serving a row only
+ * when a handshake by SNI at every tls-check address shows the stored
+ * serial too (`show ssl cert` can say "ours" while another certificate,
+ * e.g. from a directory listed first, answers the name). */
+static void
+sni_check(struct status *s)
+{
+	size_t nh = s->cfg->nruntime_apis;
+	char serial[CRYPTO_SERIAL_MAX], err[RUNTIME_ERR_MAX];
+
+	for (size_t i = 0; i < s->n && nh > 0; i++) {
+		struct st_row *r = &s->rows[i];
+		const char *sni = NULL;
+		bool any = false;
+		if (!r->have || r->cc == NULL || r->dep == NULL || r->meta.serial == NULL)
+			continue;
+		for (size_t h = 0; h < nh; h++)
+			any |= r->dep[h].ok;
+		for (size_t k = 0; k < r->meta.nnames && sni == NULL; k++)
+			if (r->meta.names[k][0] != '*' && strchr(r->meta.names[k], ':') == NULL &&
+			    strspn(r->meta.names[k], "0123456789.") != strlen(r->meta.names[k]))
+				sni = r->meta.names[k];
+		if (!any || sni == NULL)
+			continue;
+		for (size_t c = 0; c < s->cfg->ntls_checks; c++) {
+			const char *why = NULL;
+			char msg[RUNTIME_ERR_MAX + 64];
+			if (sniprobe(s->cfg->tls_checks[c], sni, r->key, 2.0, serial, err,
+			    sizeof(err)) < 0) {
+				why = err;
+			} else if (!serial_eq(serial, r->meta.serial)) {
+				snprintf(msg, sizeof(msg), "tls-check %s serves serial %s for %s, not "
+				    "the stored one", s->cfg->tls_checks[c], serial, sni);
+				why = msg;
+			}
+			if (why == NULL)
+				continue;
+			for (size_t h = 0; h < nh; h++) {
+				r->dep[h].ok = false;
+				if (r->dep[h].err == NULL)
+					r->dep[h].err = strdup(why);
+			}
+			if (r->error == NULL)
+				r->error = strdup(why);
+			break;
+		}
+	}
+}
+
 /* ---- output ----------------------------------------------------------- */
 
 static const char *
@@ -713,6 +763,7 @@ status_report(struct config *cfg, bool json, FILE *out, time_t now, double timeo
 	for (size_t i = 0; i < s.n; i++)
 		row_plan(&s, &s.rows[i], sched);
 	ask(&s);
+	sni_check(&s);
 	if ((json ? print_json(&s, out) : print_table(&s, out)) == 0)
 		rc = 0;
 out:

@@ -122,6 +122,23 @@ def main(lab):
     rc, out, err = lab.hacme('status', config=cfg)
     t.like(out, r'(?m)^new\.example\s+ecdsa-p256\s.*\s1/1\s', 'status: new.example deployed 1/1')
 
+    # an older certificate for the same name, loaded first: HAProxy's `show
+    # ssl cert` still shows ours, clients get the other one
+    shadow = os.path.join(crtdir, '000-shadow.pem')
+    self_signed(lab, 'new.example', shadow)
+    hap.stop()
+    hap = lab.haproxy(hcfg, env=env, name='haproxy3')
+    info = served(https, 'new.example')
+    if info is not None and 'Pebble' not in info['issuer']:
+        rc, out, err = lab.hacme('status', config=cfg)
+        t.like(out, r'(?m)^new\.example\s+ecdsa-p256\s.*\s0/1\s+tls-check 127\.0\.0\.1:%d serves serial' % https,
+               'status: DEPLOYED 0/1 when the handshake by SNI shows another serial, and says so')
+    else:
+        t.skip('status by SNI', 'this HAProxy serves the newest file for a duplicate name')
+    os.unlink(shadow)
+    hap.stop()
+    hap = lab.haproxy(hcfg, env=env, name='haproxy4')
+
     # remove
     rc, out, err = lab.hacme('remove', 'new.example', config=cfg)
     t.eq(rc, 0, 'remove: exit 0' + ('' if rc == 0 else ': ' + err.strip()[-300:]))
