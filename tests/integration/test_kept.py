@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Names issued from the command line are kept, like a certbot lineage:
 `hacme issue NAME` for a name without a cert section records it;
-`hacme status` shows it as such; `hacme run` renews it (60-second
+`hacme status` shows it as such; `hacme run` renews it (30-second
 certificates from pebble) and serves each renewal; a failed issue records
 nothing; `hacme remove NAME` forgets it: a running `hacme run` orders it no
 more."""
@@ -27,7 +27,7 @@ def served(st, name):
 
 def main(lab):
     hp = lab.port()
-    pb = lab.pebble(http_port=hp, config={'certificateValidityPeriod': 60},
+    pb = lab.pebble(http_port=hp, config={'certificateValidityPeriod': 30},
                     env={'PEBBLE_AUTHZREUSE': '100'})
     st = lab.stack(http_port=hp, agent=False)
     cfg = lab.hacme_config(pb, st, agents=[])
@@ -58,7 +58,7 @@ def main(lab):
                     ready=r'hacme run: 1 certificates', timeout=30)
     t.like(run.read_log(), r'hacme run: 1 certificates', 'hacme run takes the kept name as one certificate')
     seen = [s0 and s0['serial']]
-    deadline = time.time() + 70
+    deadline = time.time() + 50
     while time.time() < deadline and len(set(seen)) < 3:
         i = served(st, 'kept.example')
         if i and i['serial'] != seen[-1]:
@@ -70,7 +70,7 @@ def main(lab):
     t.eq(rc, 0, 'hacme remove kept.example: exit 0')
     t.ok('kept.example' not in open(names_file).read().split(), 'remove forgets the name')
     n = pb.orders_created(mark)
-    time.sleep(35)   # more than half of a 60 s lifetime: it would have renewed
+    time.sleep(20)   # more than half of a 30 s lifetime: it would have renewed
     t.eq(pb.orders_created(mark), n, 'the running hacme run orders it no more')
     i = served(st, 'kept.example')
     t.ok(i is None or 'Pebble' not in i['issuer'], 'and HAProxy no longer serves it')
