@@ -634,6 +634,19 @@ out:
 
 /* ---- files ------------------------------------------------------------- */
 
+/* fchown only when the new file differs (uid -1: keep ours): most deploys
+ * make no chown call at all (hacme.service allows @chown for the others). */
+static void
+keep_owner(int fd, uid_t uid, gid_t gid)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || ((uid == (uid_t)-1 || st.st_uid == uid) && st.st_gid == gid))
+		return;
+	if (fchown(fd, uid, gid) < 0 && uid != (uid_t)-1)
+		(void)fchown(fd, (uid_t)-1, gid);
+}
+
 /* Reads what each variant's file holds now (for op_restore) and writes
  * the new PEM to a temp file beside it, not yet synced: the batch syncs
  * all temp files at once, then renames them (deploy_commit_files). */
@@ -678,13 +691,13 @@ op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 		}
 		if (v->prev != NULL && stat(v->path, &st) == 0) {
 			/* keep the owner (as root), group and mode the file had */
-			if (fchown(fd, geteuid() == 0 ? st.st_uid : (uid_t)-1, st.st_gid) < 0)
-				(void)fchown(fd, (uid_t)-1, st.st_gid);
-			(void)fchmod(fd, st.st_mode & 07777);
+			keep_owner(fd, geteuid() == 0 ? st.st_uid : (uid_t)-1, st.st_gid);
+			if ((st.st_mode & 07777) != 0600)
+				(void)fchmod(fd, st.st_mode & 07777);
 		} else if (geteuid() == 0 && stat(op->d->cert_dir, &st) == 0) {
 			/* `sudo hacme ...`: the file belongs to the cert dir's owner (the
 			 * service's user), who must read it back at the next deploy */
-			(void)fchown(fd, st.st_uid, st.st_gid);
+			keep_owner(fd, st.st_uid, st.st_gid);
 		}
 		for (off = 0, w = 0; off < v->len && w >= 0; off += (size_t)(w > 0 ? w : 0))
 			if ((w = write(fd, v->pem + off, v->len - off)) < 0 && errno == EINTR)

@@ -1121,6 +1121,19 @@ verb_check(struct config *cfg, bool offline)
 	struct checks *k;
 	size_t names = 0;
 
+	if (cfg->notify_command != NULL) {	/* run later, unattended: say it now */
+		const char *why = NULL;
+		char **a = notify_split(cfg->notify_command, &why);
+		if (a != NULL && strchr(a[0], '/') != NULL && access(a[0], X_OK) < 0)
+			why = strerror(errno);
+		if (a == NULL || why != NULL) {
+			fprintf(stderr, "hacme: %s: notify-command %s: %s\n", cfg->file,
+			    a != NULL ? a[0] : "", why);
+			notify_argv_free(a);
+			return EXIT_USAGE;
+		}
+		notify_argv_free(a);
+	}
 	for (size_t i = 0; i < cfg->ncerts; i++)
 		names += cfg->certs[i].ndomains;
 	printf("%s: configuration OK (%zu ca, %zu cert, %zu names, %zu runtime-api, %s)\n",

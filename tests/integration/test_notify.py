@@ -79,6 +79,13 @@ def cli_events(lab, pb, st):
     e = wait_event(log, ev_is('one', 'removed'), 20, 'removed')
     t.ok(rc == 0 and e is not None, 'remove: event removed')
 
+    # hacme check catches a command that cannot run
+    for bad, what in (('"/bin/sh -c \'echo unclosed"', 'a single quote is not closed'),
+                      ('"/nonexistent/notify arg"', 'No such file or directory')):
+        c = lab.hacme_config(pb, st, glob=['notify-command %s' % bad], name='badnotify.cfg')
+        rc, out, err = lab.hacme('check', '--offline', config=c)
+        t.ok(rc == 1 and 'notify-command' in err and what in err, 'hacme check: %s (%s)' % (what, err.strip()[-120:]))
+
     # failed: the pre-flight finds nothing on the port
     dead = lab.port()
     cfg2 = lab.hacme_config(pb, st, certs=[('bad', ['domains bad.example'])], name='fail.cfg',
