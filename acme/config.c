@@ -1618,6 +1618,11 @@ resolve(struct parser *p)
 		return -1;
 	if (c->ncas == 0)
 		return perr(p, "no ca section: add `ca NAME` with a `directory` line");
+	if (c->store != NULL && c->store_key_file == NULL) {
+		p->line = p->global_seen[keyword_find("store", SEC_GLOBAL) - keywords];
+		return perr(p, "store without store-key-file: private keys go to the store only "
+		    "sealed; add `store-key-file FILE` (`openssl rand -hex 32`, the same on every node)");
+	}
 	/* the default cert-dir (<state-dir>/haproxy) is checked with the live checks */
 	if ((c->cert_dir != NULL && path_for_haproxy(p, "cert-dir", c->cert_dir) < 0) ||
 	    (c->crt_list != NULL && path_for_haproxy(p, "crt-list", c->crt_list) < 0))

@@ -118,6 +118,8 @@ static const struct err_case {
 	{ CA "global\n  store redis://u:hunter2@h:99999/0\n", 4, "is not HOST:PORT",
 	    "store: bad port" },
 	{ CA "global\n  store memcached://h\n", 4, "unknown scheme", "store: scheme" },
+	{ CA "global\n  store redis://h\n", 4, "store without store-key-file",
+	    "store: no store-key-file" },
 	{ CA "global\n  store sentinel://h:1\n", 4, "master's name", "store: no master" },
 	/* quoting */
 	{ CA "global\n  reload-command \"systemctl reload\n", 4, "unterminated quote",
