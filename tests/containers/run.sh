@@ -132,7 +132,11 @@ challenge_status_is() { [ "$(http_status /.well-known/acme-challenge/hacmeci-unk
 app_answers() {
 	curl -sk -m 5 --resolve "$NAME:$P443:127.0.0.1" "https://$NAME:$P443/" | grep -q "hello from app"
 }
-cid() { compose ps -q "$1" 2>/dev/null | head -n 1; }
+# the container of a service (docker's labels: no compose start-up per look-up)
+cid() {
+	$DOCKER ps -aq --filter "label=com.docker.compose.project=$PROJECT" \
+		--filter "label=com.docker.compose.service=$1" | head -n 1
+}
 ip_of() { $DOCKER inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1" 2>/dev/null; }
 running() { [ "$($DOCKER inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 healthy() { [ "$($DOCKER inspect -f '{{.State.Health.Status}}' "$(cid "$1")" 2>/dev/null)" = healthy ]; }
@@ -256,29 +260,28 @@ BASE=$CACHE/debian12-minbase.tar
 exec 9>"$CACHE/engine.lock"
 flock -w 900 9 || bail "another test-containers holds $CACHE/engine.lock"
 if [ "${HACME_CT_FRESH:-0}" = 1 ]; then
-	say "HACME_CT_FRESH=1: no base tarball, no build cache"
-	rm -rf "$ENGINE" "$BASE"
+	say "HACME_CT_FRESH=1: no base tarball, no build cache, no compose v2"
+	rm -rf "$ENGINE" "$BASE" "$CACHE/compose-v2"
 fi
+# compose v2 is fetched meanwhile (the base, the engine, the images)
+fetch_compose_v2 >/dev/null 2>&1 &
+V2_FETCH=$!
 if [ -s "$BASE" ] && [ -z "$(find "$BASE" -mtime +30)" ]; then
 	say "base: cached $BASE"
 else
 	mapfile -t sources < <(apt_sources bookworm)
 	[ ${#sources[@]} -gt 0 ] || bail "no bookworm source in /etc/apt/sources.list*"
 	say "base: mmdebstrap --variant=minbase bookworm from this machine's mirror (${#sources[@]} sources)"
-	rm -f "$BASE.new"
-	if mmdebstrap --quiet --variant=minbase --include=ca-certificates bookworm \
-		"$BASE.new" "${sources[@]}" >"$CACHE/mmdebstrap.log" 2>&1; then
-		mv "$BASE.new" "$BASE"
+	rm -f "$CACHE/debian12-minbase.new.tar"
+	if mmdebstrap --quiet --variant=minbase --format=tar --include=ca-certificates bookworm \
+		"$CACHE/debian12-minbase.new.tar" "${sources[@]}" >"$CACHE/mmdebstrap.log" 2>&1; then
+		mv "$CACHE/debian12-minbase.new.tar" "$BASE"
 	else
 		tail -n 20 "$CACHE/mmdebstrap.log"
 		bail "mmdebstrap bookworm (log: $CACHE/mmdebstrap.log)"
 	fi
 fi
 ok "base tarball $(du -m "$BASE" | cut -f1) MB"
-
-# compose v2 is fetched while the engine starts and the images build
-fetch_compose_v2 >/dev/null 2>&1 &
-V2_FETCH=$!
 
 # --- a private engine ----------------------------------------------------------
 W=$(mktemp -d /tmp/hacme-ct.XXXXXX)
