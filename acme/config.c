@@ -2001,13 +2001,23 @@ config_cert_same(const struct config_cert *a, const struct config_cert *b)
 	    !str_same(a->preferred_chain, b->preferred_chain) ||
 	    a->reuse_key != b->reuse_key || a->preflight != b->preflight ||
 	    (a->dns == NULL) != (b->dns == NULL) ||
-	    (a->dns != NULL && !str_same(a->dns->name, b->dns->name)))
+	    (a->dns != NULL && !config_dns_same(a->dns, b->dns)))
 		return false;
 	for (size_t i = 0; i < a->ndomains; i++)
 		if ((a->challenges != NULL ? a->challenges[i] : CHALL_HTTP01) !=
 		    (b->challenges != NULL ? b->challenges[i] : CHALL_HTTP01))
 			return false;
 	return true;
+}
+
+bool
+config_dns_same(const struct config_dns *a, const struct config_dns *b)
+{
+	return str_same(a->name, b->name) && a->provider == b->provider &&
+	    str_same(a->server, b->server) && str_same(a->zone, b->zone) &&
+	    str_same(a->tsig_key, b->tsig_key) && str_same(a->tsig_algorithm, b->tsig_algorithm) &&
+	    str_same(a->tsig_secret_file, b->tsig_secret_file) && a->ttl == b->ttl &&
+	    a->propagation_timeout == b->propagation_timeout && str_same(a->command, b->command);
 }
 
 int

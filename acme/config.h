@@ -127,6 +127,8 @@ const struct config_cert *config_find_cert(const struct config *c, const char *n
  * compared by name. */
 bool config_ca_same(const struct config_ca *a, const struct config_ca *b);
 bool config_cert_same(const struct config_cert *a, const struct config_cert *b);
+/* Every keyword of two dns sections alike (a SIGHUP keeps its solver). */
+bool config_dns_same(const struct config_dns *a, const struct config_dns *b);
 const struct config_ca *config_find_ca(const struct config *c, const char *name);
 const struct config_dns *config_find_dns(const struct config *c, const char *name);
 /* The challenge of domain i of ce (http-01 when ce has none recorded). */

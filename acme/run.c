@@ -1495,6 +1495,8 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 			cluster_set_agents(backend_cluster(r->be), NULL);
 #endif
 		worker_agents_free(&r->w);
+	} else {
+		worker_solvers_remap(&r->w, nc);
 	}
 	for (size_t j = 0; j < nc->ncas; j++) {
 		ncas[j].w = &r->w;

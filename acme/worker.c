@@ -232,6 +232,36 @@ worker_agents_free(struct worker *w)
 	w->nsolvers = 0;
 }
 
+void
+worker_solvers_remap(struct worker *w, const struct config *nc)
+{
+	struct solver **dns01 = calloc(nc->ndnss + 1, sizeof *dns01);
+	struct solver **persist = calloc(nc->ndnss + 1, sizeof *persist);
+
+	for (size_t i = 0; i < w->nsolvers; i++) {
+		const struct config_dns *od = &w->cfg->dnss[i];
+		const struct config_dns *nd = config_find_dns(nc, od->name);
+		size_t j = nd != NULL ? (size_t)(nd - nc->dnss) : 0;
+		if (nd != NULL && dns01 != NULL && persist != NULL && config_dns_same(od, nd)) {
+			dns01[j] = w->dns01[i];
+			persist[j] = w->persist[i];
+		} else {
+			solver_free(w->dns01[i]);
+			solver_free(w->persist[i]);
+		}
+	}
+	if (dns01 == NULL || persist == NULL) {	/* no memory: made again at first use */
+		free(dns01);
+		free(persist);
+		dns01 = persist = NULL;
+	}
+	free(w->dns01);
+	free(w->persist);
+	w->dns01 = dns01;
+	w->persist = persist;
+	w->nsolvers = dns01 != NULL ? nc->ndnss : 0;
+}
+
 int
 worker_cert_solvers(struct worker *w, const struct config_cert *c, struct solver **out,
     char *err, size_t errlen)

@@ -100,6 +100,11 @@ void worker_agents_free(struct worker *w);
  * err (a dns section whose TSIG secret cannot be read...). */
 int worker_cert_solvers(struct worker *w, const struct config_cert *c, struct solver **out,
     char *err, size_t errlen);
+/* A new config (SIGHUP, agents kept): the DNS solvers of dns sections
+ * unchanged in nc move to their new place, the others are freed (the
+ * orders that used them were cancelled: config_cert_same). Before w->cfg
+ * becomes nc. */
+void worker_solvers_remap(struct worker *w, const struct config *nc);
 /* Starts the local hacme-spoa and waits (up to 5 s) for its control
  * socket. 0 or -1 (printed). */
 int worker_child_spawn(struct worker *w);

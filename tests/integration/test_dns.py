@@ -237,6 +237,44 @@ printf 'server %s 53\\nzone %s\\nkey hmac-sha256:%s %s\\nupdate %%s %%s %%s TXT 
         t.eq(dns.txt(fq), [], 'crash: the record is gone')
         t.eq(journal(cfg, 'knot'), '', 'crash: the journal is empty')
 
+        # --- hacme run (before a second pebble: lab.pebble rewrites the CA bundle file)
+        # --- hacme run: a dns-01 wildcard issued and served; SIGHUP with the
+        # dns section changed (its solver replaced), then unchanged
+        cfg3 = lab.hacme_config(pb, st, name='run.cfg', certs=[
+            ('r', ['domains r.%s *.r.%s' % (ZONE, ZONE), 'challenge dns-01', 'dns knot'])],
+            glob=['log-level info'])
+        with open(cfg3, 'a') as f:
+            f.write('dns knot\n' + ''.join('    %s\n' % l for l in dns_lines))
+        hr = lab.spawn('hacme-run', [L.exe('acme/hacme'), '-c', cfg3, 'run'],
+                       ready=r'hacme run: \d+ certificates')
+        try:
+            hr.wait_log(r'r: new certificate, serial', timeout=90)
+            chain = open(os.path.join(cfg3 + '.state', 'certs', 'r', 'chain.pem')).read()
+            serial = L.cert_info(chain)['serial']
+            L.wait_until(lambda: L.tls_probe(st.https_port, 'any.r.' + ZONE)['serial'] == serial,
+                         30, 'HAProxy serving r')
+            served = True
+        except L.LabError as e:
+            served = False
+            t.diag(str(e)[-500:])
+        t.ok(served, 'hacme run: dns-01 wildcard issued and served by SNI')
+        t.ok(gone(dns, ['r.' + ZONE]) and journal(cfg3, 'knot') == '',
+             'hacme run: records removed, journal empty')
+        with open(cfg3, 'a') as f:
+            f.write('    ttl 61\n')
+        mark = hr.log_mark()
+        hr.kill(signal.SIGHUP)
+        try:
+            hr.wait_log(r'SIGHUP: .* reloaded', timeout=20, since=mark)
+            hr.kill(signal.SIGHUP)
+            hr.wait_log(r'SIGHUP: .* reloaded(.|\n)*SIGHUP: .* reloaded', timeout=20, since=mark)
+            reloaded = True
+        except L.LabError:
+            reloaded = False
+        t.ok(reloaded and hr.alive(), 'hacme run: SIGHUP with the dns section changed, then '
+             'unchanged: reloaded, still running')
+        hr.stop()
+
         # --- a failed validation: the CA's DNS (a stale copy) lacks the record
         pb2 = lab.pebble(dns_server='%s:53' % dns.standalone_ips[0],
                          env={'PEBBLE_AUTHZREUSE': '0'})
