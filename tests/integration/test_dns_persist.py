@@ -20,6 +20,10 @@ ZONE = 'persist.test'
 
 
 def main():
+    if os.geteuid() != 0:
+        # NS records carry no port: knot must listen on 53 (127.x.y.1, .2)
+        t.skip('dns-persist-01 with knot', 'needs root to bind port 53 on loopback addresses')
+        return
     with L.Lab() as lab:
         net = K.free_loopback_net()
         dns = K.KnotSet(lab, {ZONE: K.zone_text(ZONE, [net + '1'])}, secondaries=0, net=net)
