@@ -109,3 +109,15 @@ CI_LEGS += test-deb
 .PHONY: deb test-deb
 test-deb: deb
 	python3 tests/deb/test_deb.py $(BUILD)/deb/hacme_$(VERSION)_amd64.deb
+
+# The unit, fuzz-replay and main integration suites under ASan+UBSan with
+# leak detection, in their own build dir (tests/sanitize.sh: SAN_SUITES).
+CI_LEGS += test-sanitize
+.PHONY: test-sanitize fuzz
+test-sanitize: deps
+	@bash tests/sanitize.sh
+
+# libFuzzer on every harness of tests/fuzz (clang, ASan+UBSan, build-fuzz/):
+# FUZZ_TIME seconds each (60), FUZZ_RUNS, FUZZ_ONLY, FUZZ_JOBS (tests/fuzz/run.sh).
+fuzz: deps
+	@bash tests/fuzz/run.sh

@@ -100,6 +100,7 @@ struct spoa_conn {
 	int fd;
 	int events;		/* what io watches now */
 	bool ready;		/* HELLO done: the deadline is the idle one */
+	bool proven;		/* a NOTIFY answered: on agent->conns, else on fresh */
 	struct spoa *agent;
 	struct spoa_conn *prev, *next;
 	uint64_t seq;		/* accept order: newer is larger */
@@ -139,7 +140,12 @@ struct spoa {
 	ev_prepare flush;
 	ev_timer stop_timer;
 	ev_timer log_tick;	/* summaries of suppressed lines */
+	/* SPOP connections that answered a NOTIFY (HAProxy's), and the others
+	 * (before their first NOTIFY: health checks, floods): at the cap the
+	 * least recently active of the others goes first. */
 	struct spoa_conn *conns, *conns_tail;
+	struct spoa_conn *fresh, *fresh_tail;
+	uint8_t scratch[2 * (4 + (1 << 20))];	/* >= any conn's in.max */	/* one read; what a frame leaves goes to c->in */
 	struct spoa_ctl *ctls, *ctls_tail;
 	size_t nctls;
 	bool stopping;
@@ -191,6 +197,34 @@ spoa_read(int fd, struct buf *b, size_t chunk)
 			return 1;
 		}
 		if (n == 0) {
+			errno = 0;
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return -1;
+	}
+}
+
+/* Reads at most room bytes into p (room 0: nothing). 1 with *n set, 0
+ * nothing now, -1 EOF or error (errno 0 on EOF). */
+static int
+spoa_read_into(int fd, uint8_t *p, size_t room, size_t *n)
+{
+	ssize_t r;
+
+	*n = 0;
+	if (room == 0)
+		return 0;
+	for (;;) {
+		r = read(fd, p, room);
+		if (r > 0) {
+			*n = (size_t)r;
+			return 1;
+		}
+		if (r == 0) {
 			errno = 0;
 			return -1;
 		}
@@ -412,23 +446,39 @@ spoa_conn_free(struct spoa_conn *c)
 	buf_fini(&c->in);
 	buf_fini(&c->out);
 	a->held -= c->held;
-	SPOA_LIST_REMOVE(a->conns, a->conns_tail, c);
+	if (c->proven)
+		SPOA_LIST_REMOVE(a->conns, a->conns_tail, c);
+	else
+		SPOA_LIST_REMOVE(a->fresh, a->fresh_tail, c);
 	a->nconns--;
 	a->stats.connections_active--;
 	free(c);
-	if (a->stopping && a->conns == NULL)
+	if (a->stopping && a->conns == NULL && a->fresh == NULL)
 		ev_break(a->loop, EVBREAK_ALL);
 }
 
 /* Feeds what was read to the session and writes its replies, until it
  * needs more bytes or the socket is full. -1: close the connection now.
- * *frames: whether any whole frame was taken. */
+ * *frames: whether any whole frame was taken. p[0..n) was just read into
+ * the agent's scratch buffer: with nothing kept from before, whole frames
+ * are taken from there and only a partial frame (or what back-pressure
+ * left) is copied, so a peer trickling bytes holds a few of them, not a
+ * frame-sized buffer. */
 static int
-spoa_conn_pump(struct spoa_conn *c, bool *frames)
+spoa_conn_pump(struct spoa_conn *c, const uint8_t *p, size_t n, bool *frames)
 {
 	size_t used, had_out;
 
 	*frames = false;
+	if (n > 0 && c->in.len == 0 && !spop_session_closing(&c->sess)) {
+		used = spop_session_feed(&c->sess, p, n, &c->out);
+		if (used > 0)
+			*frames = true;
+		p += used;
+		n -= used;
+	}
+	if (n > 0 && buf_append(&c->in, p, n) < 0)
+		return -1;	/* cannot happen: reads stop at in.max */
 	for (;;) {
 		had_out = c->out.len;
 		used = spop_session_feed(&c->sess, c->in.p, c->in.len, &c->out);
@@ -481,10 +531,11 @@ spoa_budget(struct spoa *a)
 		return;
 	while (a->held > low) {
 		victim = NULL;
-		for (c = a->conns; c != NULL; c = c->next)
-			if (victim == NULL || c->held > victim->held ||
-			    (c->held == victim->held && c->seq > victim->seq))
-				victim = c;
+		for (int l = 0; l < 2; l++)
+			for (c = l ? a->fresh : a->conns; c != NULL; c = c->next)
+				if (victim == NULL || c->held > victim->held ||
+				    (c->held == victim->held && c->seq > victim->seq))
+					victim = c;
 		if (victim == NULL || victim->held == 0)
 			break;
 		spoa_conn_free(victim);
@@ -504,8 +555,11 @@ spoa_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 	bool frames;
 	int rc;
 
+	size_t n = 0;
+	bool was_ready = c->ready;
+
 	if (revents & EV_READ) {
-		rc = spoa_read(c->fd, &c->in, 4 + (size_t)a->max_frame);
+		rc = spoa_read_into(c->fd, a->scratch, c->in.max - c->in.len, &n);
 		if (rc < 0) {
 			if (errno != 0 && errno != ECONNRESET)
 				log_debug_rl(&spoa_lim_io, "spop connection: read: %s",
@@ -514,7 +568,7 @@ spoa_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 			return;
 		}
 	}
-	if (spoa_conn_pump(c, &frames) < 0) {
+	if (spoa_conn_pump(c, a->scratch, n, &frames) < 0) {
 		spoa_conn_free(c);
 		return;
 	}
@@ -524,7 +578,15 @@ spoa_conn_cb(struct ev_loop *loop, ev_io *w, int revents)
 			c->deadline.repeat = a->idle_timeout;
 		}
 		ev_timer_again(loop, &c->deadline);
-		SPOA_LIST_TOUCH(a->conns, a->conns_tail, c);
+		if (c->proven) {
+			SPOA_LIST_TOUCH(a->conns, a->conns_tail, c);
+		} else if (was_ready) {
+			SPOA_LIST_REMOVE(a->fresh, a->fresh_tail, c);
+			SPOA_LIST_INSERT(a->conns, a->conns_tail, c);
+			c->proven = true;
+		} else {
+			SPOA_LIST_TOUCH(a->fresh, a->fresh_tail, c);
+		}
 	}
 	spoa_conn_update(c);
 	spoa_budget(a);		/* may free c */
@@ -557,12 +619,12 @@ spoa_conn_new(struct spoa *a, int fd)
 	/* At the cap, the least recently active connection makes room: an
 	 * idle one of HAProxy's costs it a reconnect, a flood cannot lock
 	 * HAProxy out. */
-	if (a->nconns >= a->max_conns && a->conns_tail != NULL) {
+	if (a->nconns >= a->max_conns) {
 		log_notice_rl(&spoa_lim_cap, "spop: %zu connections open "
 		    "(--max-connections): closing the least recently active one",
 		    a->nconns);
 		a->stats.closed_cap++;
-		spoa_conn_free(a->conns_tail);
+		spoa_conn_free(a->fresh_tail != NULL ? a->fresh_tail : a->conns_tail);
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn_rl(&spoa_lim_nomem, "spop connection: out of memory");
@@ -584,7 +646,7 @@ spoa_conn_new(struct spoa *a, int fd)
 	c->deadline.repeat = a->hello_timeout;
 	c->deadline.data = c;
 	ev_timer_again(a->loop, &c->deadline);
-	SPOA_LIST_INSERT(a->conns, a->conns_tail, c);
+	SPOA_LIST_INSERT(a->fresh, a->fresh_tail, c);
 	a->nconns++;
 	a->stats.connections_total++;
 	a->stats.connections_active++;
@@ -806,17 +868,20 @@ spoa_stop(struct spoa *a, int signum)
 	spoa_unlink_unix(&a->ctl_addr);
 	while (a->ctls != NULL)
 		spoa_ctl_free(a->ctls);
-	if (a->conns == NULL) {
+	if (a->conns == NULL && a->fresh == NULL) {
 		ev_break(a->loop, EVBREAK_ALL);
 		return;
 	}
-	for (c = a->conns; c != NULL; c = cn) {
-		cn = c->next;
-		spop_session_disconnect(&c->sess, 0, "agent shutting down", &c->out);
-		if (spoa_write(c->fd, &c->out) < 0 || c->out.len == 0)
-			spoa_conn_free(c);	/* may break the loop */
-		else
-			spoa_conn_update(c);
+	for (int l = 0; l < 2; l++) {
+		for (c = l ? a->fresh : a->conns; c != NULL; c = cn) {
+			cn = c->next;
+			spop_session_disconnect(&c->sess, 0, "agent shutting down",
+			    &c->out);
+			if (spoa_write(c->fd, &c->out) < 0 || c->out.len == 0)
+				spoa_conn_free(c);	/* may break the loop */
+			else
+				spoa_conn_update(c);
+		}
 	}
 	ev_timer_init(&a->stop_timer, spoa_stop_timer_cb, SPOA_STOP_GRACE, 0.);
 	ev_timer_start(a->loop, &a->stop_timer);

@@ -23,6 +23,9 @@
 #   8. dns-01, a wildcard + base name against knot: hacme issue -> served
 #      vs lego's rfc2136 provider -> certificate file (bench_dns.py:
 #      BENCH_DNS_ROUNDS, BENCH_DNS_LEGO=0)
+#   9. the agent under a flood of 10,000 SPOP connections (idle, slowloris,
+#      pipelining without reading): peak RSS, legitimate answers through
+#      haproxy (bench_agent_flood.py: BENCH_FLOOD_CONNS, BENCH_FLOOD_SECONDS)
 # Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
 # see bench_agent_http.py), BENCH_HAPROXY_32=0 (HTTP on 2.6 only);
 # BENCH_SPOP_CONNS (connection counts, "1 4 16"),
@@ -234,6 +237,12 @@ section "8. dns-01: a wildcard + base name through knot, hacme vs lego rfc2136"
 	python3 "$here/bench_dns.py" 2>&1 | tee "$work/dns.out") ||
 	{ failed=1; summary+=("dns benchmark FAILED (see its output)"); }
 while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/dns.out" 2>/dev/null)
+
+# --- 9. the agent under a connection flood ------------------------------------
+section "9. hacme-spoa under a flood of SPOP connections (idle, slowloris, pipelining)"
+(set -o pipefail; python3 "$here/bench_agent_flood.py" 2>&1 | tee "$work/flood.out") ||
+	{ failed=1; summary+=("flood benchmark FAILED (see its output)"); }
+while IFS= read -r l; do summary+=("$l"); done < <(sed -n 's/^SUMMARY //p' "$work/flood.out" 2>/dev/null)
 
 # --- summary -----------------------------------------------------------------
 section "summary"

@@ -5,6 +5,7 @@
 #   FUZZ_RUNS=N    stop a harness after N executions instead (FUZZ_TIME still bounds it)
 #   FUZZ_ONLY="spop_session control"   only these harnesses
 #   FUZZ_BUILD=build-fuzz              the build dir
+#   FUZZ_JOBS=1                        harnesses run at once
 # Each harness starts from tests/fuzz/corpus/<name> plus what earlier runs
 # found (<build>/fuzz-corpus/<name>, kept between runs). A crash leaves its
 # input as <build>/fuzz-crashes/crash-<name>-*: fix it, then copy the input
@@ -31,18 +32,18 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-max_malloc_fill_size=0:quarantine_size_mb=8:
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 names=${FUZZ_ONLY:-$(sed -n "s/^ *\[ '\([a-z_0-9]*\)', files('fuzz_.*/\1/p" tests/fuzz/meson.build)}
-passed=0 failed=0
+jobs=${FUZZ_JOBS:-1}
 mkdir -p "$BUILD/fuzz-crashes"
-for n in $names; do
-	exe="$BUILD/tests/fuzz/fuzz_$n"
-	work="$BUILD/fuzz-corpus/$n"
+
+# One harness; its one-line result goes to $BUILD/fuzz-<name>.result.
+fuzz_one() {
+	local n=$1 exe="$BUILD/tests/fuzz/fuzz_$1" work="$BUILD/fuzz-corpus/$1"
+	local log="$BUILD/fuzz-$1.log" res="$BUILD/fuzz-$1.result" t0 rc execs rate cov
 	mkdir -p "$work"
 	if [ ! -x "$exe" ]; then
-		echo "fuzz_$n: not built"
-		failed=$((failed + 1))
-		continue
+		echo "FAIL fuzz_$n: not built" >"$res"
+		return
 	fi
-	log="$BUILD/fuzz-$n.log"
 	t0=$(date +%s)
 	args=(-max_total_time="$TIME" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
 	      -artifact_prefix="$BUILD/fuzz-crashes/crash-$n-")
@@ -53,13 +54,31 @@ for n in $names; do
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
 	if [ $rc -eq 0 ]; then
-		passed=$((passed + 1))
-		echo "fuzz_$n: ${execs:-?} executions in $(( $(date +%s) - t0 )) s (${rate:-?}/s, ${cov:-cov: ?}), no finding"
+		echo "ok fuzz_$n: ${execs:-?} executions in $(( $(date +%s) - t0 )) s (${rate:-?}/s, ${cov:-cov: ?}), no finding" >"$res"
 	else
-		failed=$((failed + 1))
-		echo "fuzz_$n: FINDING after ${execs:-?} executions (rc $rc), see $log:"
-		grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -n 5 | sed 's/^/    /'
+		{ echo "FAIL fuzz_$n: finding after ${execs:-?} executions (rc $rc), see $log:"
+		  grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -n 5 | sed 's/^/    /'; } >"$res"
 	fi
+}
+
+running=0
+for n in $names; do
+	rm -f "$BUILD/fuzz-$n.result"
+	fuzz_one "$n" &
+	running=$((running + 1))
+	if [ $running -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+done
+wait
+passed=0 failed=0
+for n in $names; do
+	r=$(cat "$BUILD/fuzz-$n.result" 2>/dev/null || echo "FAIL fuzz_$n: no result")
+	case $r in
+	ok*) passed=$((passed + 1)); echo "${r#ok }" ;;
+	*) failed=$((failed + 1)); echo "${r#FAIL }" ;;
+	esac
 done
 echo "fuzz: $(( $(date +%s) - start )) s"
 echo "$passed passed, $failed failed"

@@ -134,13 +134,14 @@ def rss_kb(pid):
 
 
 def sanitized_build():
-    """True when the build dir was set up with -Dsanitize=true (ASan makes
-    RSS figures meaningless)."""
+    """True when the build dir was set up with -Dsanitize=true or
+    -Db_sanitize=... (ASan makes RSS figures meaningless)."""
     from lab import BUILD
     import json
     try:
         with open(os.path.join(BUILD, 'meson-info', 'intro-buildoptions.json')) as f:
-            return any(o.get('name') == 'sanitize' and o.get('value') is True
+            return any((o.get('name') == 'sanitize' and o.get('value') is True) or
+                       (o.get('name') == 'b_sanitize' and o.get('value') not in ('none', None))
                        for o in json.load(f))
     except (OSError, ValueError):
         return False
