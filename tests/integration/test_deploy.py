@@ -497,7 +497,10 @@ def reload_command(t, lab, ca, app_port):
     t.ok(h.worker_pid() != pid0, 'reload-command: served by a new worker (it reloaded)')
     rc, res, rep, err = dr.run('check', 'r.test')
     t.ok(rc == 0 and not any(r['pushed'] for r in res), 'reload-command: check sees it served, no reload')
-    bad = hacme_cfg(lab, 'reload-bad.cfg', cdir, [], [h.https_port], ['reload-command "exit 7"'])
+    # the same installation (state dir) with a reload-command that fails: the
+    # files in cdir are hacme's own, so it may replace them
+    bad = hacme_cfg(lab, 'reload-bad.cfg', cdir, [], [h.https_port], ['reload-command "exit 7"'],
+                    state=lab.path('reload.cfg.state'))
     c2 = ca.leaf(['r.test'])
     dr2 = Driver(lab, bad)
     dr2.put('r.test', c2)
