@@ -1332,6 +1332,7 @@ redis_free_backend(struct backend *b)
 {
 	struct cluster *cl = CL(b);
 
+	cl->sync_cb = NULL;	/* replies cut short below must not start anything */
 	ev_timer_stop(b->loop, &cl->heartbeat);
 	ev_timer_stop(b->loop, &cl->renew);
 	ev_timer_stop(b->loop, &cl->sync_timer);
