@@ -1114,6 +1114,90 @@ check_done(void *arg, const struct checks_report *rep)
 	ev_break(x->loop, EVBREAK_ONE);
 }
 
+/* hacme check, live: each dns-01 name's zone found and its update
+ * authorized, as an order's pre-flight does before newOrder. */
+struct dns_check {
+	struct dns_check_run *x;
+	const char *cert, *name;
+};
+
+struct dns_check_run {
+	struct ev_loop *loop;
+	unsigned left;
+	int rc;
+};
+
+static void
+dns_checked(void *arg, const char *err)
+{
+	struct dns_check *c = arg;
+
+	if (err != NULL) {
+		fprintf(stderr, "hacme: cert %s: %s: %s\n", c->cert, c->name, err);
+		c->x->rc = EXIT_USAGE;
+	} else {
+		printf("  ok   cert %s: %s: DNS zone found, update authorized\n", c->cert, c->name);
+	}
+	if (--c->x->left == 0)
+		ev_break(c->x->loop, EVBREAK_ONE);
+}
+
+static int
+check_dns(struct config *cfg, struct ev_loop *loop)
+{
+	struct dns_check_run x = { .loop = loop };
+	struct solver **sv = calloc(cfg->ndnss + 1, sizeof *sv);
+	struct dns_check *c;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->ncerts; i++)
+		n += cfg->certs[i].ndomains;
+	if (sv == NULL || (c = calloc(n + 1, sizeof *c)) == NULL) {
+		free(sv);
+		return EXIT_USAGE;
+	}
+	n = 0;
+	for (size_t i = 0; i < cfg->ncerts; i++) {
+		const struct config_cert *ce = &cfg->certs[i];
+		size_t d = ce->dns != NULL ? (size_t)(ce->dns - cfg->dnss) : 0;
+		for (size_t k = 0; k < ce->ndomains; k++) {
+			const char *name = ce->domains[k];
+			bool wild = strncmp(name, "*.", 2) == 0;
+			struct solver_chall ch = { .label = ce->name, .name = wild ? name + 2 : name,
+			    .wildcard = wild };
+			char err[SOLVER_ERR_MAX];
+			if (config_cert_challenge(ce, k) != CHALL_DNS01 || ce->dns == NULL)
+				continue;
+			/* no state dir: the check leaves the journal to the next order */
+			if (sv[d] == NULL && (sv[d] = solver_dns_new(loop, ce->dns, NULL, err,
+			    sizeof err)) == NULL) {
+				fprintf(stderr, "hacme: cert %s: %s\n", ce->name, err);
+				x.rc = EXIT_USAGE;
+				goto out;
+			}
+			c[n] = (struct dns_check){ .x = &x, .cert = ce->name, .name = name };
+			switch (solver_prepare(sv[d], &ch, dns_checked, &c[n], err, sizeof err)) {
+			case 0:
+				x.left++;
+				n++;
+				break;
+			case -1:
+				fprintf(stderr, "hacme: cert %s: %s: %s\n", ce->name, name, err);
+				x.rc = EXIT_USAGE;
+				break;
+			}
+		}
+	}
+	if (x.left > 0)
+		ev_run(loop, 0);
+out:
+	for (size_t i = 0; i < cfg->ndnss; i++)
+		solver_free(sv[i]);
+	free(sv);
+	free(c);
+	return x.rc;
+}
+
 static int
 verb_check(struct config *cfg, bool offline)
 {
@@ -1149,6 +1233,11 @@ verb_check(struct config *cfg, bool offline)
 	}
 	ev_run(x.loop, 0);
 	checks_free(k);
+	if (cfg->ndnss > 0) {
+		int drc = check_dns(cfg, x.loop);
+		if (x.rc == 0)
+			x.rc = drc;
+	}
 	return x.rc;
 }
 

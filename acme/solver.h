@@ -107,7 +107,8 @@ struct config_dns;
 struct dnsq_server;
 
 /* dns-01 through cfg's provider; records a crash left in
- * <state_dir>/dns-<name>.records are deleted at once. NULL with err (a
+ * <state_dir>/dns-<name>.records are deleted at once (state_dir NULL: no
+ * journal, for hacme check's pre-flight alone). NULL with err (a
  * TSIG secret file that cannot be read, no DNS server known). */
 struct solver *solver_dns_new(struct ev_loop *loop, const struct config_dns *cfg,
     const char *state_dir, char *err, size_t errlen);

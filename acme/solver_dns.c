@@ -113,9 +113,9 @@ journal_write(struct solver_dns *d)
 {
 	char *buf = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	FILE *f;
 
-	if (f == NULL)
+	if (d->journal == NULL || (f = open_memstream(&buf, &len)) == NULL)
 		return;
 	for (struct rec *r = d->recs; r != NULL; r = r->next)
 		fprintf(f, "%s %s %s %s %s\n", r->name, r->target, r->zone, r->primary, r->value);
@@ -818,21 +818,23 @@ solver_dns_new(struct ev_loop *loop, const struct config_dns *cfg, const char *s
 	d->loop = loop;
 	d->ttl = cfg->ttl > 0 ? cfg->ttl : 60;
 	d->prop_timeout = cfg->propagation_timeout > 0 ? cfg->propagation_timeout : 300;
-	n = strlen(state_dir) + strlen(cfg->name) + 16;
+	n = (state_dir != NULL ? strlen(state_dir) : 0) + strlen(cfg->name) + 16;
 	if ((d->section = strdup(cfg->name)) == NULL ||
 	    (cfg->zone != NULL && (d->zone = strdup(cfg->zone)) == NULL) ||
-	    (d->journal = malloc(n)) == NULL) {
+	    (state_dir != NULL && (d->journal = malloc(n)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		dns_free(&d->s);
 		return NULL;
 	}
-	snprintf(d->journal, n, "%s/dns-%s.records", state_dir, cfg->name);
+	if (state_dir != NULL)
+		snprintf(d->journal, n, "%s/dns-%s.records", state_dir, cfg->name);
 	if (solver_dns_resolvers(cfg, d->res, RESOLVERS_MAX, &d->nres, err, errlen) < 0 ||
 	    (d->prov = dns_provider_new(loop, cfg, err, errlen)) == NULL) {
 		dns_free(&d->s);
 		return NULL;
 	}
 	d->have_server = cfg->server != NULL;
-	journal_replay(d);
+	if (d->journal != NULL)
+		journal_replay(d);
 	return &d->s;
 }

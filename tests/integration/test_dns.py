@@ -175,6 +175,12 @@ printf 'server %s 53\\nzone %s\\nkey hmac-sha256:%s %s\\nupdate %%s %%s %%s TXT 
                r'tsig-secret-file', 'wrong TSIG secret: says NOTAUTH/BADSIG, key, zone, fix')
         t.eq(pb.orders_created(mark), 0, 'wrong TSIG secret: no order placed')
 
+        rc, out, err = run(lab, cfg, 'check')
+        t.ok(rc == 1 and re.search(r'cert badkey: badkey\.hacme\.test: DNS UPDATE .*NOTAUTH', err)
+             and re.search(r'ok +cert one: one\.hacme\.test: DNS zone found, update authorized',
+                           out) is not None,
+             'hacme check (live): the wrong key fails with NOTAUTH, the right one is authorized')
+
         # --- exec provider (lego's contract)
         rc, out, err = run(lab, cfg, 'issue', 'hook')
         t.eq(rc, 0, 'exec provider: issued')
