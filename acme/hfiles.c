@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "acme/linefile.h"
+#include "common/atomicfile.h"
 
 #define HF_NAME "haproxy-files"
 
@@ -104,4 +105,34 @@ int
 hfiles_disown(const char *state_dir, const char *path)
 {
 	return hf_change(state_dir, path, false);
+}
+
+bool
+hfiles_foreign(const struct config *cfg, const char *name, const char *variant,
+    char *err, size_t errlen)
+{
+	char *dir = hfiles_cert_dir(cfg), *path = NULL, *stored = NULL, *a = NULL, *b = NULL;
+	size_t al = 0, bl = 0;
+	bool foreign = false;
+
+	if (dir == NULL || asprintf(&path, "%s/%s%s%s.pem", dir, name, variant ? "." : "",
+	    variant ? variant : "") < 0 || asprintf(&stored, "%s/certs/%s%s%s/haproxy.pem",
+	    cfg->state_dir, name, variant ? "/" : "", variant ? variant : "") < 0)
+		goto out;
+	if (access(path, F_OK) < 0 || hfiles_owned(cfg->state_dir, path))
+		goto out;
+	if (file_read(path, 1 << 20, &a, &al) == 0 && file_read(stored, 1 << 20, &b, &bl) == 0 &&
+	    al == bl && memcmp(a, b, al) == 0)
+		goto out;
+	foreign = true;
+	snprintf(err, errlen, "%s exists and hacme did not write it: not ordering %s%s%s for "
+	    "it (move the file away, or take it over with `hacme import certbot`)", path, name,
+	    variant ? "/" : "", variant ? variant : "");
+out:
+	free(dir);
+	free(path);
+	free(stored);
+	free(a);
+	free(b);
+	return foreign;
 }

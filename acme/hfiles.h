@@ -34,6 +34,13 @@ bool hfiles_owned(const char *state_dir, const char *path);
 /* Records path as created by hacme (idempotent). 0, or -1 with errno. */
 int hfiles_own(const char *state_dir, const char *path);
 
+/* Whether the file a certificate would be deployed to (cert dir,
+ * name[.variant].pem) is someone else's: present, not recorded, and not
+ * what hacme stored for it. Then err says so and how to fix it (checked
+ * before ordering, so a refused file costs no order). */
+bool hfiles_foreign(const struct config *cfg, const char *name, const char *variant,
+    char *err, size_t errlen);
+
 /* Forgets path (after hacme removed it). 0, or -1 with errno. */
 int hfiles_disown(const char *state_dir, const char *path);
 

@@ -25,6 +25,7 @@
 #include "acme/deploy.h"
 #include "acme/http.h"
 #include "acme/cliname.h"
+#include "acme/hfiles.h"
 #include "acme/import.h"
 #include "acme/notify.h"
 #include "acme/jws.h"
@@ -607,6 +608,11 @@ verb_order_as(struct cli *wp, struct config *cfg, int argc, char **argv, enum wa
 			j->key = c->keys[k];
 			j->variant = worker_variant(c, (int)k);
 			j->ca = worker_ca(&wp->w, c->ca);
+			if (hfiles_foreign(cfg, c->name, j->variant, err, sizeof err)) {
+				fprintf(stderr, "hacme: %s\n", err);
+				memset(j, 0, sizeof *j);
+				continue;	/* no order: the deploy would refuse the file */
+			}
 			if (!needs_order(wp, c, (int)k, want, j)) {
 				crypto_key_free(j->reuse);
 				memset(j, 0, sizeof *j);

@@ -46,6 +46,7 @@
 #include "acme/worker.h"
 #include "acme/metrics.h"
 #include "acme/notify.h"
+#include "acme/hfiles.h"
 #include "acme/serialfmt.h"
 #include "acme/cliname.h"
 #include "common/addr.h"
@@ -562,7 +563,8 @@ rc_order(struct rcert *c)
 	    req.replaces != NULL ? ", replaces " : "", req.replaces != NULL ? req.replaces : "");
 	c->started = now_mono();
 	c->o = NULL;
-	if (worker_cert_solvers(&r->w, c->cert, sv, err, sizeof err) == 0) {
+	if (!hfiles_foreign(r->cfg, c->cert->name, c->variant, err, sizeof err) &&
+	    worker_cert_solvers(&r->w, c->cert, sv, err, sizeof err) == 0) {
 		/* cluster mode: http-01 goes through every node */
 		for (size_t i = 0; r->solver != NULL && i < c->cert->ndomains; i++)
 			if (sv[i] == r->w.http01)

@@ -106,9 +106,11 @@ def main(lab):
     t.ok(info is not None and info['serial'] != s0, 'the renewed certificate is served')
 
     # a file hacme did not write: never replaced
+    mark = pb.proc.log_mark()
     rc, out, err = lab.hacme('issue', 'old.example', config=cfg)
     t.ok(rc != 0 and 'hacme did not write it' in err and foreign in err,
          'a file hacme did not write is refused, named: %s' % err.strip()[-200:])
+    t.eq(pb.orders_created(mark), 0, 'and refused before ordering: no order spent on it')
     t.eq(open(foreign, 'rb').read(), foreign_bytes, 'the foreign file is unchanged')
     info = served(https, 'old.example')
     t.ok(info is not None and info['subject'].endswith('old.example') and 'Pebble' not in info['issuer'],
