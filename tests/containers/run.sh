@@ -256,7 +256,7 @@ check "ports published on 127.0.0.1 only" published_on_loopback_only "$CONFIG"
 
 # --- base image --------------------------------------------------------------
 mkdir -p "$CACHE"
-BASE=$CACHE/debian12-minbase.tar
+BASE=$CACHE/debian12-minbase-1.tar	# -N: the recipe below; change both together
 exec 9>"$CACHE/engine.lock"
 flock -w 900 9 || bail "another test-containers holds $CACHE/engine.lock"
 if [ "${HACME_CT_FRESH:-0}" = 1 ]; then
@@ -272,8 +272,11 @@ else
 	mapfile -t sources < <(apt_sources bookworm)
 	[ ${#sources[@]} -gt 0 ] || bail "no bookworm source in /etc/apt/sources.list*"
 	say "base: mmdebstrap --variant=minbase bookworm from this machine's mirror (${#sources[@]} sources)"
-	rm -f "$CACHE/debian12-minbase.new.tar"
-	if mmdebstrap --quiet --variant=minbase --format=tar --include=ca-certificates bookworm \
+	rm -f "$CACHE"/debian12-minbase*.tar
+	# dpkg without fsync and apt without translations, in the image too, as
+	# the official debian images have them (/etc/dpkg/dpkg.cfg.d/docker-apt-speedup)
+	if mmdebstrap --quiet --variant=minbase --format=tar --include=ca-certificates \
+		--dpkgopt=force-unsafe-io --aptopt='Acquire::Languages "none"' bookworm \
 		"$CACHE/debian12-minbase.new.tar" "${sources[@]}" >"$CACHE/mmdebstrap.log" 2>&1; then
 		mv "$CACHE/debian12-minbase.new.tar" "$BASE"
 	else
