@@ -1018,6 +1018,15 @@ class Lab:
         p.master_socket = msock
         p.cfg = cfg_path
         p.wait_ready(ready, timeout)
+        if msock:
+            # the master socket accepts before the master serves its CLI: a
+            # connection then is reset. Ready = `show proc` lists a worker.
+            def master_up():
+                try:
+                    return re.search(r'(?m)^\d+\s+worker', p.master('show proc', timeout=2))
+                except OSError:
+                    return False
+            wait_until(master_up, timeout, 'the master CLI of %s lists a worker' % name, proc=p)
         return p
 
     # ---- pebble
