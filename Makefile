@@ -112,7 +112,7 @@ test-deb: deb
 
 # The unit, fuzz-replay and main integration suites under ASan+UBSan with
 # leak detection, in their own build dir (tests/sanitize.sh: SAN_SUITES).
-# CI_LEGS += test-sanitize  (added once the leg is measured)
+CI_LEGS += test-sanitize
 .PHONY: test-sanitize fuzz
 test-sanitize: deps
 	@bash tests/sanitize.sh

@@ -212,6 +212,9 @@ dnsmsg_update(struct dnsmsg_out *m, const char *zone, const char *fqdn, const ch
 	}
 	pkt = ldns_update_pkt_new(z, LDNS_RR_CLASS_IN, NULL, up, NULL);
 	z = NULL;	/* owned by pkt now */
+	/* ldns_update_pkt_new() takes a copy of the list (LeakSanitizer) */
+	ldns_rr_list_deep_free(up);
+	up = NULL;
 	if (pkt == NULL) {
 		seterr(err, errlen, "%s", "out of memory");
 		goto out;
@@ -221,8 +224,7 @@ out:
 	ldns_rdf_deep_free(z);
 	if (pkt != NULL)
 		ldns_pkt_free(pkt);
-	else
-		ldns_rr_list_deep_free(up);
+	ldns_rr_list_deep_free(up);
 	return rc;
 }
 

@@ -14,7 +14,7 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${SAN_BUILD:-build-sanitize}
-SUITES=${SAN_SUITES:-agent agent_hostile issue sighup fakeca_emulated crash_tokens}
+SUITES=${SAN_SUITES:-agent agent_hostile issue run sighup fakeca_emulated crash_tokens clockskew}
 start=$(date +%s)
 reports=$(mktemp -d /tmp/hacme-sanitize.XXXXXX)
 trap 'rm -rf "$reports"' EXIT
@@ -36,7 +36,7 @@ echo "sanitize: built in $(( $(date +%s) - start )) s"
 # when its test only looks at its replies.
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:abort_on_error=0:log_path=$reports/asan:log_exe_name=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan:log_exe_name=1"
-export LSAN_OPTIONS="report_objects=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 
 meson test -C "$BUILD" --no-rebuild --suite unit --suite fuzz --num-processes 2 \
 	--logbase sanitize-unit >/dev/null 2>&1
