@@ -20,7 +20,7 @@ reports=$(mktemp -d /tmp/hacme-sanitize.XXXXXX)
 trap 'rm -rf "$reports"' EXIT
 
 if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" -Db_sanitize=address,undefined \
+	meson setup "$BUILD" -Db_sanitize=address,undefined -Doptimization=1 \
 		-Dc_args="-fno-sanitize-recover=undefined -fno-omit-frame-pointer" \
 		>"$BUILD.setup.log" 2>&1 ||
 		{ tail -n 20 "$BUILD.setup.log"; echo "0 passed, 1 failed"; exit 1; }
