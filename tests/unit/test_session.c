@@ -106,6 +106,8 @@ struct hctx {
 	int calls;
 	int fill_ok;		/* H_FILL: set-vars that fit */
 	int fill_fail;
+	unsigned fill_actions;	/* H_FILL: spop_ack_actions() at the end */
+	uint32_t fill_frame_max;	/* and spop_ack_frame_max() */
 	struct spop_message last;	/* views: only valid during the feed */
 	unsigned last_nargs;
 	char path[128];
@@ -162,6 +164,8 @@ handler(void *ctx, const struct spop_message *msg, struct spop_ack *ack)
 			h->fill_ok++;
 		else
 			h->fill_fail++;
+		h->fill_actions = spop_ack_actions(ack);
+		h->fill_frame_max = spop_ack_frame_max(ack);
 		return;
 	}
 	if (!spop_str_eq(msg->name, msg->name_len, "acme-challenge"))
@@ -830,6 +834,9 @@ test_negotiation(void)
 		actions++;
 	}
 	ok(actions == 3 && p == end, "the ACK holds exactly the three whole actions");
+	ok(f.h.fill_actions == 3 && f.h.fill_frame_max == 256,
+	    "the handler sees the actions in its ACK (%u) and the negotiated frame size (%u)",
+	    f.h.fill_actions, (unsigned)f.h.fill_frame_max);
 	buf_fini(&f.out);
 
 	/* More args than SPOP_MAX_ARGS, then a second message. */
@@ -853,6 +860,7 @@ test_negotiation(void)
 	ok(f.h.calls == 2 && f.st.notifies == 1, "20 args: both messages reach the handler");
 	ok(spop_str_eq(f.h.last.name, f.h.last.name_len, "second") && f.h.last.nargs == 0,
 	    "the message after the skipped args decodes");
+	is_int(f.h.last.index, 1, "the second message of the NOTIFY has index 1");
 	buf_fini(&f.out);
 
 	fx_init(&f, SPOP_DEFAULT_FRAME, OUT_MAX);
