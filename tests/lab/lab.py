@@ -844,7 +844,9 @@ class Agent(Proc):
                                        % (rep, self.tail()))
                     l = raw.decode('utf-8', 'replace').rstrip('\r\n')
                     rep.append(l)
-                    if l in ('OK', 'PONG', 'END') or l.startswith('ERR'):
+                    # 'ERR <reason>': a LIST line is a token, and 1 in
+                    # 64^3 tokens starts with ERR (test_agent's 10,000)
+                    if l in ('OK', 'PONG', 'END', 'ERR') or l.startswith('ERR '):
                         break
                 replies.append(rep)
             return replies
