@@ -1222,9 +1222,15 @@ class Lab:
         for n in names:
             argv += ['-d', n]
         env = dict(os.environ, REQUESTS_CA_BUNDLE=pb.ca_bundle)
-        rc, out, err = _run(argv, timeout=timeout, env=env)
-        with open(self.path('certbot.log'), 'a') as f:
-            f.write('$ %s\n[rc %d]\n%s%s' % (' '.join(argv), rc, out, err))
+        for attempt in range(3):
+            rc, out, err = _run(argv, timeout=timeout, env=env)
+            with open(self.path('certbot.log'), 'a') as f:
+                f.write('$ %s\n[rc %d]\n%s%s' % (' '.join(argv), rc, out, err))
+            # Debian 12's certbot on Python 3.11 crashes on any ACME error
+            # (certbot#9539), e.g. one of pebble's deliberate badNonce
+            # rejections that it would otherwise retry: try again.
+            if rc == 0 or "AttributeError: can't set attribute" not in out + err:
+                break
         if rc != 0:
             raise LabError('certbot failed (rc %d):\n%s\n%s' % (rc, (out + err)[-3000:], pb.tail()))
         live = os.path.join(base, 'conf', 'live', names[0])

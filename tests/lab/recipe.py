@@ -104,7 +104,12 @@ def certbot(lab, pb, base, name, key_type):
             '--logs-dir', base + '/logs', '--key-type', key_type, '-d', name]
     if key_type == 'rsa':
         argv += ['--rsa-key-size', '2048']
-    rc, out, err = L._run(argv, timeout=180, env=dict(os.environ, REQUESTS_CA_BUNDLE=pb.ca_bundle))
+    for attempt in range(3):
+        rc, out, err = L._run(argv, timeout=180, env=dict(os.environ, REQUESTS_CA_BUNDLE=pb.ca_bundle))
+        # Debian 12's certbot on Python 3.11 crashes on any ACME error (certbot#9539),
+        # e.g. pebble's deliberate badNonce rejections: try again
+        if rc == 0 or "AttributeError: can't set attribute" not in out + err:
+            break
     if rc != 0:
         raise L.LabError('certbot failed: %s' % (out + err)[-2000:])
     live = os.path.join(base, 'conf', 'live', name)
