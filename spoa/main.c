@@ -176,38 +176,6 @@ spoa_io_want(struct ev_loop *loop, ev_io *io, int *cur, int fd, int want)
 	*cur = want;
 }
 
-/* Reads once into b. 1 data, 0 nothing now (EAGAIN or b full), -1 EOF or
- * error (errno 0 on EOF). */
-static int
-spoa_read(int fd, struct buf *b, size_t chunk)
-{
-	size_t room = b->max - b->len;
-	ssize_t n;
-
-	if (room == 0)
-		return 0;
-	if (room > chunk)
-		room = chunk;
-	if (buf_reserve(b, room) < 0)
-		return 0;
-	for (;;) {
-		n = read(fd, b->p + b->len, room);
-		if (n > 0) {
-			b->len += (size_t)n;
-			return 1;
-		}
-		if (n == 0) {
-			errno = 0;
-			return -1;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return -1;
-	}
-}
-
 /* Reads at most room bytes into p (room 0: nothing). 1 with *n set, 0
  * nothing now, -1 EOF or error (errno 0 on EOF). */
 static int
@@ -234,6 +202,23 @@ spoa_read_into(int fd, uint8_t *p, size_t room, size_t *n)
 			return 0;
 		return -1;
 	}
+}
+
+/* Reads once into b. 1 data, 0 nothing now (EAGAIN or b full), -1 EOF or
+ * error (errno 0 on EOF). */
+static int
+spoa_read(int fd, struct buf *b, size_t chunk)
+{
+	size_t room = b->max - b->len, n;
+	int rc;
+
+	if (room > chunk)
+		room = chunk;
+	if (room == 0 || buf_reserve(b, room) < 0)
+		return 0;
+	if ((rc = spoa_read_into(fd, b->p + b->len, room, &n)) == 1)
+		b->len += n;
+	return rc;
 }
 
 /* Writes as much of b as the socket takes. 0, or -1 on a dead peer. */
