@@ -7,12 +7,14 @@
 #include <ev.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -104,7 +106,8 @@ struct spoa_conn {
 	struct spoa *agent;
 	struct spoa_conn *prev, *next;
 	uint64_t seq;		/* accept order: newer is larger */
-	size_t held;		/* in.cap + out.cap, counted in agent->held */
+	size_t held;		/* in.cap + out.cap (+ the kernel's queues while
+				 * blocked), counted in agent->held */
 	struct buf in, out;
 	struct spop_session sess;
 };
@@ -483,6 +486,24 @@ spoa_conn_pump(struct spoa_conn *c, const uint8_t *p, size_t n, bool *frames)
 	return 0;
 }
 
+/* What the kernel holds for c: counted only while c is blocked (the peer
+ * does not read its ACKs, or c stopped reading), when it can be a whole
+ * socket buffer; otherwise it drains at once and costs two syscalls per
+ * event for nothing. */
+static size_t
+spoa_kernel_queued(const struct spoa_conn *c)
+{
+	int in = 0, out = 0;
+
+	if (c->out.len == 0 && c->in.len < c->in.max)
+		return 0;
+	if (ioctl(c->fd, SIOCINQ, &in) < 0 || in < 0)
+		in = 0;
+	if (ioctl(c->fd, SIOCOUTQ, &out) < 0 || out < 0)
+		out = 0;
+	return (size_t)in + (size_t)out;
+}
+
 static void
 spoa_conn_update(struct spoa_conn *c)
 {
@@ -496,7 +517,7 @@ spoa_conn_update(struct spoa_conn *c)
 	spoa_buf_trim(&c->in);
 	spoa_buf_trim(&c->out);
 	a->held -= c->held;
-	c->held = c->in.cap + c->out.cap;
+	c->held = c->in.cap + c->out.cap + spoa_kernel_queued(c);
 	a->held += c->held;
 	spoa_io_want(a->loop, &c->io, &c->events, c->fd, want);
 }
@@ -599,7 +620,7 @@ static void
 spoa_conn_new(struct spoa *a, int fd)
 {
 	struct spoa_conn *c;
-	int one = 1;
+	int one = 1, sockbuf = 4 * (4 + (int)a->max_frame);
 
 	/* At the cap, the least recently active connection makes room: an
 	 * idle one of HAProxy's costs it a reconnect, a flood cannot lock
@@ -617,6 +638,12 @@ spoa_conn_new(struct spoa *a, int fd)
 		return;
 	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The kernel's buffers, fixed at four frames each way (it doubles
+	 * them for its bookkeeping): left to autotuning, a peer that does not
+	 * read its ACKs makes the kernel hold 4 MiB per connection, unseen by
+	 * --max-buffer-memory. HAProxy reads as it goes: four frames suffice. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sockbuf, sizeof(sockbuf));
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sockbuf, sizeof(sockbuf));
 	c->fd = fd;
 	c->agent = a;
 	c->seq = ++a->seq;
@@ -938,8 +965,9 @@ spoa_usage(FILE *f)
 	    "  --hello-timeout SECONDS close an SPOP connection without HELLO this long (default %.0f)\n"
 	    "  --max-connections N     SPOP connections at most; at the cap the least recently\n"
 	    "                          active one is closed (default %d, less if fds are short)\n"
-	    "  --max-buffer-memory MIB SPOP buffers of all connections at most; over it the\n"
-	    "                          greediest connections are closed (default %d)\n"
+	    "  --max-buffer-memory MIB SPOP buffers of all connections (the kernel's queues of\n"
+	    "                          blocked ones too) at most; over it the greediest\n"
+	    "                          connections are closed (default %d)\n"
 	    "  --control-idle-timeout SECONDS  close a control client without a request this\n"
 	    "                          long (default %.0f)\n"
 	    "  -h, --help, -V, --version\n"

@@ -11,7 +11,8 @@ real agent and the REAL haproxy with the shipped haproxy-conf/:
   only whole frames restart; a peer sending whole frames stays;
 * peers pipelining NOTIFYs without reading their ACKs are closed over
   --max-buffer-memory, greediest first, while a client that reads is
-  answered and the control socket works;
+  answered and the control socket works; the kernel's socket buffers of
+  such a peer stay small and what they queue is counted in the budget;
 * 300 idle control clients do not lock hacme out (256 at most, the longest
   idle goes; --control-idle-timeout closes idle ones);
 * a NOTIFY packing hundreds of messages: a handful of warnings that name the
@@ -284,6 +285,49 @@ def case_budget(t, lab):
     agent.stop()
 
 
+def agent_skmem(port):
+    """The agent side of its one SPOP connection on port, by `ss -tm`:
+    (recv-q, send-q, rcvbuf, sndbuf) in bytes, or None."""
+    out = subprocess.run(['ss', '-tmnH', 'state', 'established', 'sport = :%d' % port],
+                         capture_output=True, text=True).stdout
+    m = re.search(r'^\s*(\d+)\s+(\d+)\s.*?skmem:\(r\d+,rb(\d+),t\d+,tb(\d+)', out,
+                  re.S | re.M)
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+def case_kernel_buffers(t, lab):
+    """A peer pipelining without reading: the kernel's buffers of its
+    connection stay a few frames (autotuned, they grow to 4 MiB) and what
+    the kernel queues is counted in the budget (STATS buffer_bytes)."""
+    agent = start_agent(lab)
+    tok, ka = new_token()
+    agent.ctl('ADD %s %s 300' % (tok, ka))
+    s = hello_conn(agent.listen_port, rcvbuf=4096)
+    s.setblocking(False)
+    big = notify(1, 1, PREFIX + tok, count=120)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 4:
+        try:
+            s.send(big)
+        except BlockingIOError:
+            time.sleep(0.01)
+    sk, st = agent_skmem(agent.listen_port), agent.stats()
+    t.ok(sk is not None, 'ss -tm shows the agent side of the connection')
+    if sk is not None:
+        recvq, sendq, rb, tb = sk
+        t.diag('kernel: recv-q %d send-q %d rcvbuf %d sndbuf %d; STATS buffer_bytes %d'
+               % (recvq, sendq, rb, tb, st['buffer_bytes']))
+        t.ok(tb <= 256 << 10 and rb <= 256 << 10,
+             'the kernel buffers of a peer that does not read stay at most 256 KiB each '
+             '(sndbuf %d, rcvbuf %d)' % (tb, rb))
+        t.ok(st['buffer_bytes'] >= recvq + sendq,
+             'the bytes the kernel queues for it are counted in buffer_bytes (%d >= %d)'
+             % (st['buffer_bytes'], recvq + sendq))
+    t.ok(ctl_ping(agent), 'the control socket answers')
+    s.close()
+    agent.stop()
+
+
 def case_control(t, lab):
     agent = start_agent(lab, args=['--control-idle-timeout', '2'])
     idle = []
@@ -413,6 +457,7 @@ def main():
         case_deadlines(t, lab)
         case_control(t, lab)
         case_budget(t, lab)
+        case_kernel_buffers(t, lab)
         case_log_summary(t, flood)
         case_fhdr(t, lab, certs_list)
         case_fds(t, lab, certs_list)
