@@ -2,10 +2,12 @@
  *
  * One function sends every signed request (acme_post -> req_send): nonce
  * from the pool or HEAD newNonce, JWS, POST, Replay-Nonce kept, badNonce
- * retried at once, a transport failure retried twice. An order is a small
- * state machine driven by the completions of those requests and of its
- * challenge solvers (acme/solver.h: http-01 on the agents, DNS); every
- * answer it presented is cleaned up before its callback runs. */
+ * retried at once, a transport failure retried twice, accountDoesNotExist
+ * sent again once per order after registering the same key again. An
+ * order is a small state machine driven by the completions of those
+ * requests and of its challenge solvers (acme/solver.h: http-01 on the
+ * agents, DNS); every answer it presented is cleaned up before its
+ * callback runs. */
 #include "acme/acme.h"
 
 #include <errno.h>
@@ -50,6 +52,7 @@ struct acme_resp {
 	const char *const *links;	/* Link header values */
 	size_t nlinks;
 	struct proto_problem *prob;	/* status >= 400 or problem+json, else NULL */
+	const char *lost;		/* the account could not be registered again: why */
 	const char *url;
 };
 
@@ -64,6 +67,13 @@ struct acme_req {
 	bool accept_pem;
 	unsigned bad, neterrs;
 	const char *failed;		/* deliver this failure from the loop */
+	/* accountDoesNotExist: the owner's once-flag for registering the key
+	 * again (an order's), NULL when the request cannot be repeated */
+	bool *rereg;
+	bool rereg_wait;		/* parked until the account is registered again */
+	unsigned kid_gen;		/* the account's kid_gen when signed */
+	const char *owner;		/* for messages, borrowed: the order's label */
+	char *lost;			/* the registration failed: deliver this */
 	struct http_call *call;
 	ev_timer delay;			/* retry after a transport failure */
 	void (*cb)(void *arg, const struct acme_resp *r);
@@ -91,11 +101,13 @@ struct acme {
 	void (*start_cb)(void *, const char *);
 	void *start_arg;
 	bool rereg_busy;		/* newAccount again after accountDoesNotExist */
+	unsigned kid_gen;		/* counts the registrations again */
 	void (*account_cb)(void *, const char *);
 	void *account_arg;
 };
 
 static void req_send(struct acme_req *r);
+static bool req_account_lost(struct acme_req *r);
 
 static void
 req_free(struct acme_req *r)
@@ -112,6 +124,7 @@ req_free(struct acme_req *r)
 	}
 	free(r->url);
 	free(r->payload);
+	free(r->lost);
 	free(r);
 }
 
@@ -150,6 +163,7 @@ req_deliver(struct acme_req *r, const struct acme_resp *resp)
 	r->cb(r->arg, resp);
 	free(r->url);
 	free(r->payload);
+	free(r->lost);
 	free(r);
 }
 
@@ -167,10 +181,15 @@ req_delay_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	struct acme_req *r = w->data;
 
-	if (r->failed != NULL)
+	if (r->lost != NULL) {
+		struct acme_resp resp = { .lost = r->lost, .retry_after = -1, .body = "",
+		    .url = r->url };
+		req_deliver(r, &resp);
+	} else if (r->failed != NULL) {
 		req_fail(r, r->failed);
-	else
+	} else {
 		req_send(r);
+	}
 }
 
 static bool
@@ -229,6 +248,10 @@ req_done(void *arg, const struct http_resp *hr)
 			log_debug("%s: badNonce, retrying with the fresh nonce", r->url);
 			proto_problem_free(&prob);
 			req_send(r);
+			return;
+		}
+		if (prob.kind == PROTO_ERR_ACCOUNT_DOES_NOT_EXIST && req_account_lost(r)) {
+			proto_problem_free(&prob);
 			return;
 		}
 	}
@@ -301,6 +324,7 @@ req_send(struct acme_req *r)
 		hreq.arg = r;
 		goto submit;
 	}
+	r->kid_gen = a->kid_gen;
 	body = jws_sign(r->key, r->jwk ? NULL : a->kid, nonce, r->url, r->payload, &len);
 	free(nonce);
 	if (body == NULL) {
@@ -375,6 +399,10 @@ resp_explain(const struct acme_resp *r, const char *what, const char *ident,
 
 	if (r->neterr != NULL) {
 		snprintf(out, outlen, "%s: %s: %s", what, r->url, r->neterr);
+		return;
+	}
+	if (r->lost != NULL) {
+		snprintf(out, outlen, "%s: %s", what, r->lost);
 		return;
 	}
 	if (r->prob != NULL && (r->prob->type != NULL || r->prob->detail != NULL)) {
@@ -592,6 +620,98 @@ account_register(struct acme *a)
 	free(payload);
 }
 
+/* ---- the CA forgot the account: register the same key again ---- */
+
+/* Every request parked for the registration goes on: signed again with the
+ * new kid, or (err) failed from the loop. */
+static void
+rereg_finish(struct acme *a, const char *err)
+{
+	for (struct acme_req *r = a->reqs; r != NULL; r = r->next) {
+		if (!r->rereg_wait)
+			continue;
+		r->rereg_wait = false;
+		if (err == NULL) {
+			req_send(r);
+			continue;
+		}
+		free(r->lost);
+		r->lost = strdup(err);
+		req_fail_later(r, "out of memory");
+	}
+}
+
+static void
+rereg_done(void *arg, const struct acme_resp *r)
+{
+	struct acme *a = arg;
+	char err[ACME_ERR_MAX], what[300];
+	char *kid;
+
+	a->rereg_busy = false;
+	snprintf(what, sizeof what, "%s: registering the account again", a->ca_name);
+	if (r->neterr != NULL || (r->status != 200 && r->status != 201)) {
+		resp_explain(r, what, NULL, NULL, err, sizeof err);
+	} else if (r->location == NULL || strncmp(r->location, "http", 4) != 0) {
+		snprintf(err, sizeof err, "%s: the CA's reply has no account URL (Location)", what);
+	} else if ((kid = strdup(r->location)) == NULL) {
+		snprintf(err, sizeof err, "%s: out of memory", what);
+	} else {
+		free(a->kid);
+		a->kid = kid;
+		a->kid_gen++;
+		log_notice("%s: registered again with the same key: account %s", a->ca_name,
+		    a->kid);
+		if (a->account_cb != NULL)
+			a->account_cb(a->account_arg, a->kid);
+		rereg_finish(a, NULL);
+		return;
+	}
+	rereg_finish(a, err);
+}
+
+/* r was refused with accountDoesNotExist. Signed before the account was
+ * registered again: sent again. Else parked until one newAccount with the
+ * same key (shared by every request that waits), once per owner: false
+ * when r is to be delivered as it is. */
+static bool
+req_account_lost(struct acme_req *r)
+{
+	struct acme *a = r->a;
+	char err[ACME_ERR_MAX];
+	char *payload;
+
+	if (r->jwk || r->get || r->rereg == NULL)
+		return false;
+	if (r->kid_gen != a->kid_gen) {
+		req_send(r);
+		return true;
+	}
+	if (*r->rereg)
+		return false;
+	*r->rereg = true;
+	r->rereg_wait = true;
+	if (a->rereg_busy)
+		return true;
+	log_notice("%s: the CA does not know account %s any more (accountDoesNotExist): "
+	    "registering the same key again, then repeating %s%s%s", a->ca_name,
+	    a->kid != NULL ? a->kid : "?", r->owner != NULL ? r->owner : "",
+	    r->owner != NULL ? ": " : "", r->url);
+	if ((payload = account_payload(a, false, err, sizeof err)) == NULL) {
+		rereg_finish(a, err);
+		return true;
+	}
+	a->rereg_busy = true;
+	if (acme_post(a, a->dir.new_account, payload, POST_JWK, NULL, rereg_done, a) == NULL) {
+		a->rereg_busy = false;
+		snprintf(err, sizeof err, "%s: registering the account again: out of memory",
+		    a->ca_name);
+		rereg_finish(a, err);
+	}
+	free(payload);
+	return true;
+}
+
 static void
 directory_done(void *arg, const struct acme_resp *r)
 {
@@ -642,6 +762,9 @@ struct simple {
 	void *arg;
 	const char *what;
 	struct crypto_key *newk;
+	/* accountDoesNotExist: register the key again and repeat, once; not for
+	 * requests that name the old account (its URL, keyChange's inner JWS) */
+	bool repeatable, reregistered;
 };
 
 static struct simple *
@@ -687,20 +810,25 @@ static void
 simple_post(struct acme *a, struct simple *s, const char *url, const char *payload,
     unsigned flags, struct crypto_key *key)
 {
+	struct acme_resp resp = { .url = url != NULL ? url : "(none)", .retry_after = -1,
+	    .body = "" };
+	struct acme_req *r;
+
 	if (s == NULL)
 		return;
 	if (url == NULL || a->kid == NULL) {
-		struct acme_resp r = { .neterr = "the CA or account does not offer this",
-		    .url = url != NULL ? url : "(none)", .retry_after = -1, .body = "" };
+		resp.neterr = "the CA or account does not offer this";
 		/* still from the loop: the caller started us from a callback or before run */
-		simple_done(s, &r);
+		simple_done(s, &resp);
 		return;
 	}
-	if (acme_post(a, url, payload, flags, key, simple_done, s) == NULL) {
-		struct acme_resp r = { .neterr = "out of memory", .url = url,
-		    .retry_after = -1, .body = "" };
-		simple_done(s, &r);
+	if ((r = acme_post(a, url, payload, flags, key, simple_done, s)) == NULL) {
+		resp.neterr = "out of memory";
+		simple_done(s, &resp);
+		return;
 	}
+	if (s->repeatable)
+		r->rereg = &s->reregistered;
 }
 
 void
@@ -807,6 +935,7 @@ acme_revoke(struct acme *a, const char *cert_pem, size_t len, int reason,
 		cb(arg, "out of memory");
 		return;
 	}
+	s->repeatable = true;
 	simple_post(a, s, a->dir.revoke_cert, payload, cert_key != NULL ? POST_JWK : 0,
 	    cert_key);
 	free(payload);
@@ -936,7 +1065,6 @@ struct acme_order {
 	long retry_after;
 	long last_retry_after;		/* of the last poll, for messages */
 	bool reregistered;		/* accountDoesNotExist handled once */
-	bool rereg_wait;		/* newOrder waits for the new registration */
 	void (*cb)(void *, const struct acme_order_result *);
 	void *arg;
 };
@@ -964,6 +1092,21 @@ order_failf(struct acme_order *o, enum acme_fail kind, const char *fmt, ...)
 		va_end(ap);
 	}
 	order_cleanup(o);
+}
+
+/* A request of o's, signed with the account: sent again once when the CA
+ * forgot the account and the key is registered again. */
+static struct acme_req *
+order_post(struct acme_order *o, const char *url, const char *payload, unsigned flags,
+    void (*cb)(void *, const struct acme_resp *), void *arg)
+{
+	struct acme_req *r = acme_post(o->a, url, payload, flags, NULL, cb, arg);
+
+	if (r != NULL) {
+		r->rereg = &o->reregistered;
+		r->owner = o->label;
+	}
+	return r;
 }
 
 static void
@@ -1157,27 +1300,44 @@ order_poll_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	order_next(o);
 }
 
+static const char *const phases[] = { "the new order", "the authorizations",
+    "the pre-flight check", "the challenge answers", "validation", "the order to be ready",
+    "the certificate", "the download", "the alternate chains", "cleanup", "" };
+
+/* The CA answered but keeps the order going (processing, Retry-After):
+ * at the deadline, or at once when its Retry-After (> 0) would carry the
+ * next poll past it. */
+static void
+order_unfinished(struct acme_order *o, long retry_after)
+{
+	char after[32] = "", why[160];
+
+	if (retry_after > 0) {
+		snprintf(why, sizeof why, "): the CA asks to wait %ld s (Retry-After), past "
+		    "order-timeout %.0f s", retry_after, o->timeout);
+	} else {
+		snprintf(after, sizeof after, " after %.0f s", o->timeout);
+		snprintf(why, sizeof why, "%s)", o->last_retry_after > 0 ?
+		    ", the CA asks to wait" : "");
+	}
+	order_failf(o, ACME_FAIL_CA, "%s: the CA has not finished the order%s (waiting for "
+	    "%s%s: try again later, or raise order-timeout in global", order_name(o), after,
+	    phases[o->phase], why);
+}
+
 static void
 order_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
 	struct acme_order *o = w->data;
-	static const char *const phases[] = { "the new order", "the authorizations",
-	    "the pre-flight check", "the challenge answers", "validation", "the order to be ready",
-	    "the certificate", "the download", "the alternate chains", "cleanup", "" };
-
 	bool ca_busy = ev_is_active(&o->poll);
 
 	for (size_t i = 0; i < o->naz; i++)
 		ca_busy |= ev_is_active(&o->az[i].poll);
-	/* the CA answered but keeps the order going (processing, Retry-After) */
 	if (ca_busy && (o->phase == PH_VALIDATE || o->phase == PH_READY ||
 	    o->phase == PH_FINALIZE))
-		order_failf(o, ACME_FAIL_CA, "%s: the CA has not finished the order after "
-		    "%.0f s (waiting for %s%s): try again later, or raise order-timeout in "
-		    "global", order_name(o), o->timeout, phases[o->phase],
-		    o->last_retry_after > 0 ? ", the CA asks to wait" : "");
+		order_unfinished(o, -1);
 	else
 		order_failf(o, ACME_FAIL_NETWORK, "%s: timed out after %.0f s waiting for %s",
 		    order_name(o), o->timeout, phases[o->phase]);
@@ -1196,6 +1356,22 @@ poll_delay(double *interval, double max, long retry_after)
 	return d;
 }
 
+/* Polls with w after the next delay; a Retry-After that would carry it past
+ * the deadline fails the order at once instead of sleeping until then. */
+static void
+order_poll_later(struct acme_order *o, ev_timer *w, double *interval, long retry_after)
+{
+	double left = ev_timer_remaining(o->a->loop, &o->deadline);
+	double d = poll_delay(interval, o->poll_max, retry_after);
+
+	if (retry_after > 0 && (double)retry_after >= left) {
+		order_unfinished(o, retry_after);
+		return;
+	}
+	ev_timer_set(w, d, 0.);
+	ev_timer_start(o->a->loop, w);
+}
+
 static bool
 check_ok(struct acme_order *o, const struct acme_resp *r, const char *what, const char *ident,
     enum acme_fail kind)
@@ -1206,6 +1382,14 @@ check_ok(struct acme_order *o, const struct acme_resp *r, const char *what, cons
 		return true;
 	if (r->retry_after > 0)
 		o->retry_after = r->retry_after;
+	if (r->prob != NULL && r->prob->kind == PROTO_ERR_ACCOUNT_DOES_NOT_EXIST &&
+	    o->reregistered) {
+		order_failf(o, ACME_FAIL_CA, "%s: %s: the CA forgot account %s again right after "
+		    "hacme registered the key again (accountDoesNotExist twice in one order): "
+		    "not repeated; try again later, and ask the CA why it drops the account",
+		    order_name(o), what, o->a->kid != NULL ? o->a->kid : "?");
+		return false;
+	}
 	resp_explain(r, what, ident, NULL, line, sizeof line);
 	order_failf(o, r->neterr != NULL ? ACME_FAIL_NETWORK : kind, "%s: %s", order_name(o), line);
 	return false;
@@ -1307,16 +1491,12 @@ order_doc(struct acme_order *o, const struct acme_resp *r, bool fresh)
 			o->phase = PH_AUTHZ;
 			order_next(o);
 		} else {	/* authorizations done but the order lags: poll */
-			ev_timer_set(&o->poll, poll_delay(&o->interval, o->poll_max,
-			    r->retry_after), 0.);
-			ev_timer_start(o->a->loop, &o->poll);
+			order_poll_later(o, &o->poll, &o->interval, r->retry_after);
 		}
 		break;
 	case PROTO_ORDER_READY:
 		if (o->phase == PH_FINALIZE) {	/* finalize not taken yet */
-			ev_timer_set(&o->poll, poll_delay(&o->interval, o->poll_max,
-			    r->retry_after), 0.);
-			ev_timer_start(o->a->loop, &o->poll);
+			order_poll_later(o, &o->poll, &o->interval, r->retry_after);
 			break;
 		}
 		if (fresh)
@@ -1325,8 +1505,7 @@ order_doc(struct acme_order *o, const struct acme_resp *r, bool fresh)
 		break;
 	case PROTO_ORDER_PROCESSING:
 		o->phase = PH_FINALIZE;
-		ev_timer_set(&o->poll, poll_delay(&o->interval, o->poll_max, r->retry_after), 0.);
-		ev_timer_start(o->a->loop, &o->poll);
+		order_poll_later(o, &o->poll, &o->interval, r->retry_after);
 		break;
 	case PROTO_ORDER_VALID:
 		if (o->key == NULL) {	/* valid without our finalize: not ours to use */
@@ -1361,78 +1540,6 @@ nomem:
 	order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 }
 
-/* -- the CA forgot the account: register the same key again, once -- */
-
-static void
-rereg_done(void *arg, const struct acme_resp *r)
-{
-	struct acme *a = arg;
-	char err[ACME_ERR_MAX], what[300];
-	struct acme_order *o, *next;
-	bool ok = false;
-
-	a->rereg_busy = false;
-	snprintf(what, sizeof what, "%s: registering the account again", a->ca_name);
-	if (r->neterr != NULL || (r->status != 200 && r->status != 201))
-		resp_explain(r, what, NULL, NULL, err, sizeof err);
-	else if (r->location == NULL || strncmp(r->location, "http", 4) != 0)
-		snprintf(err, sizeof err, "%s: the CA's reply has no account URL (Location)", what);
-	else {
-		char *kid = strdup(r->location);
-		if (kid == NULL) {
-			snprintf(err, sizeof err, "out of memory");
-		} else {
-			free(a->kid);
-			a->kid = kid;
-			ok = true;
-			log_notice("%s: registered again with the same key: account %s", a->ca_name,
-			    a->kid);
-			if (a->account_cb != NULL)
-				a->account_cb(a->account_arg, a->kid);
-		}
-	}
-	for (o = a->orders; o != NULL; o = next) {
-		next = o->next;
-		if (!o->rereg_wait || o->phase != PH_NEW)
-			continue;
-		o->rereg_wait = false;
-		if (ok)
-			order_next(o);
-		else
-			order_failf(o, ACME_FAIL_CA, "%s: %s", order_name(o), err);
-	}
-}
-
-/* o's newOrder was refused with accountDoesNotExist: o waits for one new
- * registration of the account key (shared by every order that hit it). */
-static void
-order_reregister(struct acme_order *o)
-{
-	struct acme *a = o->a;
-	char err[ACME_ERR_MAX];
-	char *payload;
-
-	o->reregistered = true;
-	o->rereg_wait = true;
-	o->phase = PH_NEW;
-	if (a->rereg_busy)
-		return;
-	log_notice("%s: the CA does not know account %s any more (accountDoesNotExist): "
-	    "registering the same key again", a->ca_name, a->kid != NULL ? a->kid : "?");
-	if ((payload = account_payload(a, false, err, sizeof err)) == NULL) {
-		o->rereg_wait = false;
-		order_failf(o, ACME_FAIL_LOCAL, "%s: %s", order_name(o), err);
-		return;
-	}
-	a->rereg_busy = true;
-	if (acme_post(a, a->dir.new_account, payload, POST_JWK, NULL, rereg_done, a) == NULL) {
-		a->rereg_busy = false;
-		o->rereg_wait = false;
-		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
-	}
-	free(payload);
-}
-
 void
 acme_on_account(struct acme *a, void (*cb)(void *arg, const char *url), void *arg)
 {
@@ -1446,11 +1553,6 @@ new_order_done(void *arg, const struct acme_resp *r)
 	struct acme_order *o = arg;
 
 	o->req = NULL;
-	if (r->prob != NULL && r->prob->kind == PROTO_ERR_ACCOUNT_DOES_NOT_EXIST &&
-	    !o->reregistered) {
-		order_reregister(o);
-		return;
-	}
 	if (!check_ok(o, r, "newOrder", NULL, ACME_FAIL_CA))
 		return;
 	if (r->location == NULL) {
@@ -1546,9 +1648,7 @@ authz_doc(struct authz *z, const struct acme_resp *r)
 		break;
 	case PROTO_AUTHZ_PENDING:
 		if (z->responded) {	/* still validating */
-			ev_timer_set(&z->poll, poll_delay(&z->interval, o->poll_max,
-			    r->retry_after), 0.);
-			ev_timer_start(o->a->loop, &z->poll);
+			order_poll_later(o, &z->poll, &z->interval, r->retry_after);
 			break;
 		}
 		if (ch == NULL || ch->url == NULL ||
@@ -1624,7 +1724,7 @@ authz_done(void *arg, const struct acme_resp *r)
 static void
 authz_fetch(struct authz *z)
 {
-	z->req = acme_post(z->o->a, z->url, NULL, 0, NULL, authz_done, z);
+	z->req = order_post(z->o, z->url, NULL, 0, authz_done, z);
 	if (z->req == NULL)
 		order_failf(z->o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(z->o));
 }
@@ -1821,8 +1921,7 @@ respond_done(void *arg, const struct acme_resp *r)
 	if (!check_ok(o, r, "challenge", z->name, ACME_FAIL_CA))
 		return;
 	z->responded = true;
-	ev_timer_set(&z->poll, poll_delay(&z->interval, o->poll_max, r->retry_after), 0.);
-	ev_timer_start(o->a->loop, &z->poll);
+	order_poll_later(o, &z->poll, &z->interval, r->retry_after);
 }
 
 static void
@@ -1873,7 +1972,7 @@ order_finalize(struct acme_order *o)
 	payload = proto_finalize_json(csr);
 	free(csr);
 	if (payload == NULL ||
-	    (o->req = acme_post(o->a, o->finalize, payload, 0, NULL, order_finalize_done, o)) == NULL)
+	    (o->req = order_post(o, o->finalize, payload, 0, order_finalize_done, o)) == NULL)
 		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 	free(payload);
 }
@@ -1905,7 +2004,7 @@ order_download(struct acme_order *o, const char *url)
 		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 		return;
 	}
-	o->req = acme_post(o->a, url, NULL, POST_PEM, NULL, download_done, o);
+	o->req = order_post(o, url, NULL, POST_PEM, download_done, o);
 	if (o->req == NULL)
 		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 }
@@ -1974,7 +2073,7 @@ alternate_next(struct acme_order *o)
 		return;
 	}
 	o->phase = PH_ALTERNATE;
-	o->req = acme_post(o->a, o->alts[o->alt_i++], NULL, POST_PEM, NULL, download_done, o);
+	o->req = order_post(o, o->alts[o->alt_i++], NULL, POST_PEM, download_done, o);
 	if (o->req == NULL)
 		order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 }
@@ -2010,7 +2109,7 @@ order_checked(void *arg, const struct checks_report *rep)
 
 	o->checked = true;
 	if (rep->error != NULL)
-		order_failf(o, ACME_FAIL_LOCAL, "%s: not ordered: %s", order_name(o), rep->error);
+		order_failf(o, ACME_FAIL_SETUP, "%s: not ordered: %s", order_name(o), rep->error);
 	else
 		order_next(o);
 }
@@ -2038,7 +2137,7 @@ order_next(struct acme_order *o)
 		payload = proto_new_order_json((const char *const *)o->names, o->nnames,
 		    o->profile, o->replaces);
 		if (payload == NULL ||
-		    (o->req = acme_post(o->a, o->a->dir.new_order, payload, 0, NULL,
+		    (o->req = order_post(o, o->a->dir.new_order, payload, 0,
 		    new_order_done, o)) == NULL)
 			order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 		free(payload);
@@ -2084,7 +2183,7 @@ order_next(struct acme_order *o)
 				continue;
 			}
 			payload = proto_challenge_response_json();
-			z->req = payload != NULL ? acme_post(o->a, z->chall_url, payload, 0, NULL,
+			z->req = payload != NULL ? order_post(o, z->chall_url, payload, 0,
 			    respond_done, z) : NULL;
 			free(payload);
 			if (z->req == NULL) {
@@ -2100,7 +2199,7 @@ order_next(struct acme_order *o)
 	case PH_READY:
 	case PH_FINALIZE:
 		/* (re)fetch the order: ready -> finalize, processing -> poll */
-		o->req = acme_post(o->a, o->url, NULL, 0, NULL, order_fetch_done, o);
+		o->req = order_post(o, o->url, NULL, 0, order_fetch_done, o);
 		if (o->req == NULL)
 			order_failf(o, ACME_FAIL_LOCAL, "%s: out of memory", order_name(o));
 		break;

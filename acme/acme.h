@@ -68,8 +68,9 @@ const char *acme_thumbprint(const struct acme *a);
 void acme_nonce_stats(const struct acme *a, unsigned long *fetched, unsigned long *bad);
 
 /* cb runs when the client registered its key again because the CA had
- * forgotten the account (accountDoesNotExist on newOrder; once per order):
- * url is the new account URL, to be stored. */
+ * forgotten the account (accountDoesNotExist on any request an order or a
+ * revocation signs with the account; once per order, the failed request
+ * then sent again): url is the new account URL, to be stored. */
 void acme_on_account(struct acme *a, void (*cb)(void *arg, const char *url), void *arg);
 
 /* POST-as-GET of the account: status, contact, orders URL, as one JSON
@@ -111,6 +112,7 @@ enum acme_fail {
 	ACME_FAIL_CA,		/* any other CA error (problem document) */
 	ACME_FAIL_NETWORK,	/* the CA did not answer */
 	ACME_FAIL_LOCAL,	/* key, CSR, chain checks, no memory */
+	ACME_FAIL_SETUP,	/* refused by the checks before newOrder: nothing sent */
 };
 
 struct acme_order_result {

@@ -167,8 +167,17 @@ fail_name(enum acme_fail f)
 	case ACME_FAIL_CA: return "ca";
 	case ACME_FAIL_NETWORK: return "network";
 	case ACME_FAIL_LOCAL: return "local";
+	case ACME_FAIL_SETUP: return "setup";
 	}
 	return "?";
+}
+
+/* A setup the checks refused before newOrder is the user's to fix (1); the
+ * rest failed at or with the CA (2). */
+static int
+fail_rc(enum acme_fail f)
+{
+	return f == ACME_FAIL_SETUP ? EXIT_USAGE : EXIT_ACME;
 }
 
 static void
@@ -185,7 +194,7 @@ job_order_done(void *arg, const struct acme_order_result *r)
 	if (w->persist) {	/* the records came to persist_record; the order stopped */
 		if (r->fail != ACME_OK && strstr(r->err, "record printed") == NULL) {
 			fprintf(stderr, "hacme: %s\n", r->err);
-			set_rc(w, EXIT_ACME);
+			set_rc(w, fail_rc(r->fail));
 		}
 		goto out;
 	}
@@ -196,7 +205,7 @@ job_order_done(void *arg, const struct acme_order_result *r)
 		(void)notify(w->w.cfg, &ev);
 		log_info("%s: order failed (%s) after %.2f s", label, fail_name(r->fail),
 		    now_mono() - j->started);
-		set_rc(w, EXIT_ACME);
+		set_rc(w, fail_rc(r->fail));
 		goto out;
 	}
 	if (crypto_cert_info(r->chain_pem, r->chain_len, &ci, cerr, sizeof cerr) < 0) {

@@ -10,7 +10,10 @@ misbehaves on purpose in ways pebble cannot be made to:
   authz1000  lists 1000 authorizations for a one-name order
   foreign    an authorization for a name that was not ordered
   forget     forgets every account (accountDoesNotExist) once
+  forget@X   the same, at the first request to X (authz, finalize, cert)
+  forget-always[@X]  forgets every account at every request (to X)
   stuck      keeps the order `processing`, Retry-After: 99999
+  stuck0     the same without Retry-After
 
 It is an emulation: JWS signatures are not verified (hacme's JWS is tested
 against pebble elsewhere); every authorization is valid at once, so no
@@ -72,6 +75,9 @@ class FakeCA:
     def counted(self, what):
         with self.lock:
             return self.count.get(what, 0)
+
+    def stuck_ra(self):
+        return {} if 'stuck0' in self.mode else {'Retry-After': '99999'}
 
     def url(self, path):
         return 'https://127.0.0.1:%d%s' % (self.port, path)
@@ -159,10 +165,15 @@ class FakeCA:
                         ca.known.add(url)
                     return self.reply(201, {'status': 'valid'}, {'Location': url})
                 kid = prot.get('kid')
+                ca.bump('post')
+                at = {'/order': 'newOrder'}.get(path, path.split('/')[1])
                 with ca.lock:
-                    if 'forget' in ca.mode:
+                    for m in ('forget', 'forget@' + at):
+                        if m in ca.mode:
+                            ca.known.clear()
+                            ca.mode.discard(m)
+                    if 'forget-always' in ca.mode or 'forget-always@' + at in ca.mode:
                         ca.known.clear()
-                        ca.mode.discard('forget')
                     known = kid in ca.known
                 if not known:
                     ca.bump('accountDoesNotExist')
@@ -196,17 +207,17 @@ class FakeCA:
                     oid = int(m.group(1))
                     if ca.orders[oid]['status'] == 'pending':   # every authorization is valid
                         ca.orders[oid]['status'] = 'ready'
-                    hdr = {'Retry-After': '99999'} if ca.orders[oid]['status'] == 'processing' else {}
+                    hdr = ca.stuck_ra() if ca.orders[oid]['status'] == 'processing' else {}
                     return self.reply(200, self.order_doc(oid, len(ca.orders[oid]['names'])), hdr)
                 m = re.match(r'^/finalize/(\d+)$', path)
                 if m:
                     ca.bump('finalize')
                     oid = int(m.group(1))
                     o = ca.orders[oid]
-                    if 'stuck' in ca.mode:
+                    if 'stuck' in ca.mode or 'stuck0' in ca.mode:
                         o['status'] = 'processing'
                         return self.reply(200, self.order_doc(oid, len(o['names'])),
-                                          {'Retry-After': '99999', 'Location': ca.url('/order/%d' % oid)})
+                                          dict(ca.stuck_ra(), Location=ca.url('/order/%d' % oid)))
                     o['cert'] = ca.issue(b64u_dec(payload['csr']))
                     o['status'] = 'valid'
                     return self.reply(200, self.order_doc(oid, len(o['names'])),
@@ -308,8 +319,8 @@ with L.Lab('fakeca') as lab:
     t.like(err, r'is for "not-ordered\.example", a name not ordered: refused', 'the error names it')
     t.eq(ca.counted('finalize') - fin, 0, 'and no finalize was sent for it')
 
-    # 5. an order stuck in processing with a huge Retry-After: the deadline
-    ca.mode = {'stuck'}
+    # 5. an order stuck in processing (no Retry-After): the deadline
+    ca.mode = {'stuck0'}
     t0 = time.time()
     rc, out, err = lab.hacme('issue', 'g.example', config=cfg)
     took = time.time() - t0
@@ -317,6 +328,21 @@ with L.Lab('fakeca') as lab:
     t.like(err, r'the CA has not finished the order after 4 s', 'the error says the CA has not finished the order')
     t.ok('timed out' not in err and 'network' not in err, 'not a network error')
     t.ok(took < 30, 'after order-timeout 4 (%.1f s)' % took)
+
+    # 5b. stuck with Retry-After: 99999, order-timeout 600: fails at once,
+    # naming the Retry-After, instead of sleeping until the deadline
+    ca.mode = {'stuck'}
+    scfg = config(lab, ca, 'stuck.cfg', ['g2.example'], glob=['order-timeout 600'])
+    try:
+        rc, out, err = lab.hacme('issue', 'g2.example', config=scfg, timeout=60)
+    except L.subprocess.TimeoutExpired:
+        rc, out, err = None, '', 'still running after 60 s'
+    t.eq(rc, 2, 'stuck, Retry-After 99999 past order-timeout 600: hacme issue ended, exit 2 (%s)'
+         % err.strip()[-200:])
+    t.like(err, r'g2\.example: the CA has not finished the order \(waiting for the certificate\): '
+           r'the CA asks to wait 99999 s \(Retry-After\), past order-timeout 600 s: try again later, '
+           r'or raise order-timeout', 'the error names the Retry-After and order-timeout')
+    t.eq(len([l for l in err.split('\n') if l.startswith('hacme: ')]), 1, 'in one line')
 
     # 6. the CA forgot the account: registered again with the same key, once
     ca.mode = {'forget'}
@@ -332,6 +358,41 @@ with L.Lab('fakeca') as lab:
     rc, out, err = lab.hacme('issue', 'i.example', config=cfg)
     t.eq(rc, 0, 'and the next run uses it without registering again')
     t.eq(ca.counted('newAccount') - na, 1, '(still one newAccount)')
+
+    # 6b. forgotten after newOrder: the refused request is sent again
+    for at, name, what in (('authz', 'j.example', 'authorization'), ('finalize', 'k.example', 'finalize'),
+                           ('cert', 'l.example', 'certificate download')):
+        ca.mode = {'forget@' + at}
+        na, adne = ca.counted('newAccount'), ca.counted('accountDoesNotExist')
+        acct_before = json.load(open(cfg + '.state/account/fake/account.json'))['url']
+        rc, out, err = lab.hacme('-v', 'issue', name, config=cfg)
+        t.eq(rc, 0, 'forgotten at the %s: the order still succeeds (%s)' % (what, err.strip()[-300:]))
+        t.eq(ca.counted('accountDoesNotExist') - adne, 1, '%s: the CA refused one request' % what)
+        t.eq(ca.counted('newAccount') - na, 1, '%s: one newAccount to register again' % what)
+        t.like(err, r'does not know account .* any more \(accountDoesNotExist\): registering the same key '
+               r'again, then repeating %s: https://127\.0\.0\.1:\d+/%s/' % (re.escape(name), at),
+               '%s: the log names accountDoesNotExist and the request' % what)
+        t.ok(stored(cfg, name) is not None, '%s: stored' % what)
+        t.ok(json.load(open(cfg + '.state/account/fake/account.json'))['url'] != acct_before,
+             '%s: account.json holds the new account URL' % what)
+
+    # 6c. a CA that forgets the account every time: one new registration,
+    # then the order fails with one line, no loop
+    for at, name, what in (('', 'm.example', 'newOrder'), ('@authz', 'n.example', 'authorization')):
+        with ca.lock:   # the CA knows the account again: the first refusal is the one below
+            ca.known.update(ca.accounts.values())
+        ca.mode = {'forget-always' + at}
+        na, posts = ca.counted('newAccount'), ca.counted('post')
+        rc, out, err = lab.hacme('issue', name, config=cfg)
+        t.eq(rc, 2, 'forgets every time (at %s): exit 2' % what)
+        t.like(err, r'%s: %s: the CA forgot account https://\S+ again right after hacme registered the '
+               r'key again \(accountDoesNotExist twice in one order\): not repeated' % (re.escape(name), what),
+               'forgets every time (at %s): the error says so' % what)
+        t.eq(len([l for l in err.split('\n') if l.startswith('hacme: ')]), 1, 'in one line')
+        t.eq(ca.counted('newAccount') - na, 1, 'forgets every time (at %s): one newAccount' % what)
+        n = ca.counted('post') - posts
+        t.ok(n <= 5, 'forgets every time (at %s): %d requests signed with the account (no loop)' % (what, n))
+        t.ok(stored(cfg, name) is None, 'nothing stored')
 
     # 7. hacme run against a CA that issues expired leaves: no order loop
     ca.mode = {'expired'}
