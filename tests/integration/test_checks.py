@@ -7,8 +7,9 @@ socket at level operator, a crt-list HAProxy does not bind, HAProxy down, a
 read-only cert-dir, an SPOE config without `option set-on-error` --
 `hacme check` names it with the fix (exit 1), `hacme check --offline` does
 not look (exit 0), `hacme issue` stops before newOrder (pebble logs zero
-orders) with the same error, and `hacme run` (one case) keeps backing off
-without an order."""
+orders) with the same error and exits 1 (a setup error, not an ACME
+failure: that is 2), and `hacme run` (one case) keeps backing off without
+an order."""
 
 import os
 import re
@@ -87,9 +88,12 @@ def case(lab, pb, name, cfg, want, wrap=None):
     t.eq(rc, 0, '%s: hacme check --offline skips the live checks (%s)' % (name, err.strip()[:200]))
     mark = pb.proc.log_mark()
     rc, out, err = hacme('issue', 'a.example')
-    t.ok(rc != 0, '%s: hacme issue fails (rc %d)' % (name, rc))
+    t.eq(rc, 1, '%s: hacme issue exits 1, a setup error' % name)
     t.like(err, r'a\.example: not ordered: ', '%s: issue says it did not order' % name)
     t.like(err, want, '%s: issue gives the same reason' % name)
+    rc, out, err = hacme('renew', '--force', 'a.example')
+    t.eq(rc, 1, '%s: hacme renew --force exits 1 too (%s)' % (name, err.strip()[-200:]))
+    t.like(err, want, '%s: renew gives the same reason' % name)
     t.eq(pb.orders_created(mark), 0, '%s: pebble logged zero orders' % name)
 
 
