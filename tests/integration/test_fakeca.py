@@ -222,6 +222,9 @@ class FakeCA:
                     o['status'] = 'valid'
                     return self.reply(200, self.order_doc(oid, len(o['names'])),
                                       {'Location': ca.url('/order/%d' % oid)})
+                if path == '/revoke':
+                    ca.bump('revoke')
+                    return self.reply(200)
                 m = re.match(r'^/cert/(\d+)$', path)
                 if m:
                     ca.bump('cert')
@@ -375,6 +378,16 @@ with L.Lab('fakeca') as lab:
         t.ok(stored(cfg, name) is not None, '%s: stored' % what)
         t.ok(json.load(open(cfg + '.state/account/fake/account.json'))['url'] != acct_before,
              '%s: account.json holds the new account URL' % what)
+
+    # 6b'. forgotten at a revocation signed with the account
+    ca.mode = {'forget@revoke'}
+    na, rv = ca.counted('newAccount'), ca.counted('revoke')
+    rc, out, err = lab.hacme('-v', 'revoke', 'l.example', config=cfg)
+    t.eq(rc, 0, 'forgotten at revokeCert: the revocation still succeeds (%s)' % err.strip()[-300:])
+    t.eq(ca.counted('newAccount') - na, 1, 'revokeCert: one newAccount to register again')
+    t.eq(ca.counted('revoke') - rv, 1, 'revokeCert: then sent again')
+    t.like(err, r'does not know account .* any more \(accountDoesNotExist\): registering the same key '
+           r'again, then repeating https://127\.0\.0\.1:\d+/revoke', 'revokeCert: the log says so')
 
     # 6c. a CA that forgets the account every time: one new registration,
     # then the order fails with one line, no loop
