@@ -12,9 +12,13 @@
 #                 source on); HACME_CT_FRESH=1 starts from nothing.
 #   images        haproxy:2.6 (a stand-in: Debian's haproxy laid out like the
 #                 official image), hacme (docker/Dockerfile), hacme-pebble
-#   stack         `--profile demo` (pebble on the stack's network), ports
-#                 published on 127.0.0.1 only
-# then: certificate served by SNI; hacme stopped -> :443 still served; HAProxy
+#   stack         `--profile demo` (pebble on hacme's way to the CA and on
+#                 HAProxy's front network), ports published on 127.0.0.1 only
+# then: certificate served by SNI; only HAProxy shares a network with hacme
+# (an internal one; pebble is on hacme's way out): the app resolves and
+# reaches neither hacme nor its port 12345; TCP listeners: hacme 12345,
+# HAProxy 80 and 443 (the runtime API and the control socket are unix
+# sockets); hacme stopped -> :443 still served; HAProxy
 # restarted while hacme is down -> starts and serves; hacme started with a new
 # address -> challenges answered again without reloading HAProxy; renewal ->
 # new serial served; `down -v`. Everything it started is stopped, the engine
@@ -137,7 +141,74 @@ cid() {
 	$DOCKER ps -aq --filter "label=com.docker.compose.project=$PROJECT" \
 		--filter "label=com.docker.compose.service=$1" | head -n 1
 }
-ip_of() { $DOCKER inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1" 2>/dev/null; }
+# ip_on CONTAINER NETWORK: its address on that network
+ip_on() { $DOCKER inspect -f "{{with index .NetworkSettings.Networks \"$2\"}}{{.IPAddress}}{{end}}" "$1" 2>/dev/null; }
+# the networks of a container, one a line
+networks_of() {
+	$DOCKER inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{"\n"}}{{end}}' "$1" 2>/dev/null | grep .
+}
+shared_networks() { comm -12 <(networks_of "$1" | sort) <(networks_of "$2" | sort); }
+# who else reaches hacme: "SERVICE:NETWORK[:internal]" for each running
+# container of the project that shares a network with hacme, sorted, on one
+# line; NETWORK without the project's prefix. The same format as
+# hacme_neighbours_in, which reads it from a resolved compose file.
+hacme_neighbours() {
+	local h c s net
+	h=$(cid hacme)
+	for c in $($DOCKER ps -q --filter "label=com.docker.compose.project=$PROJECT"); do
+		[ "$c" = "$h" ] && continue
+		s=$($DOCKER inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$c")
+		for net in $(shared_networks "$h" "$c"); do
+			if [ "$($DOCKER network inspect -f '{{.Internal}}' "$net")" = true ]; then
+				echo "$s:${net#"${PROJECT}"_}:internal"
+			else
+				echo "$s:${net#"${PROJECT}"_}"
+			fi
+		done
+	done | sort | tr '\n' ' '
+}
+hacme_neighbours_in() {
+	python3 -c '
+import sys, yaml
+c = yaml.safe_load(sys.stdin)
+nets = c.get("networks") or {}
+def of(s):
+    if s.get("network_mode"):
+        return set()
+    return set(s.get("networks") or {"default": None})
+h = of(c["services"]["hacme"])
+out = []
+for name, s in c["services"].items():
+    if name == "hacme":
+        continue
+    for n in sorted(of(s) & h):
+        out.append(name + ":" + n + (":internal" if (nets.get(n) or {}).get("internal") else ""))
+print(" ".join(sorted(out)), end=" ")' <<<"$1"
+}
+# what only HAProxy (and, in the demo, the CA on hacme's way out) may be
+NEIGHBOURS="haproxy:agent:internal pebble:ca "
+# from the app's container: NAME resolves / HOST:PORT accepts a connection
+app_resolves() { $DOCKER exec "$(cid app)" getent hosts "$1" >/dev/null 2>&1; }
+app_connects() { $DOCKER exec "$(cid app)" timeout 10 bash -c "exec 3<>/dev/tcp/$1/$2" >/dev/null 2>&1; }
+# the app resolves and reaches haproxy:80 (its exec, DNS and TCP work), not hacme
+app_cannot_resolve_hacme() { app_resolves haproxy && ! app_resolves hacme; }
+app_cannot_connect_hacme() { app_connects haproxy 80 && ! app_connects "$1" 12345; }
+# the TCP ports a container listens on beyond its loopback (127/8, ::1),
+# sorted, on one line; from /proc/net/tcp*, so no tool is needed in the image
+listening_ports() {
+	$DOCKER exec "$1" cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+		awk '$4 == "0A" && $2 !~ /^[0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F]7F:/ &&
+			$2 !~ /^00000000000000000000000001000000:/ { sub(/.*:/, "", $2); print $2 }' |
+		sort -u | while read -r h; do printf '%d ' "0x$h"; done
+}
+# the gateway of a container's default route (/proc/net/route: hex, little endian)
+default_gateway() {
+	local g
+	g=$($DOCKER exec "$1" cat /proc/net/route 2>/dev/null | awk '$2 == "00000000" { print $3; exit }')
+	[ ${#g} = 8 ] && printf '%d.%d.%d.%d' "0x${g:6:2}" "0x${g:4:2}" "0x${g:2:2}" "0x${g:0:2}"
+}
+network_gateway() { $DOCKER network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$1" 2>/dev/null; }
+default_route_via() { [ -n "$(default_gateway "$1")" ] && [ "$(default_gateway "$1")" = "$(network_gateway "$2")" ]; }
 running() { [ "$($DOCKER inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
 healthy() { [ "$($DOCKER inspect -f '{{.State.Health.Status}}' "$(cid "$1")" 2>/dev/null)" = healthy ]; }
 all_healthy() { healthy haproxy && healthy hacme && healthy app && healthy pebble; }
@@ -253,6 +324,8 @@ CONFIG=$(compose config)
 check "services of --profile demo: init haproxy hacme app pebble" \
 	test "$(services_of "$CONFIG")" = "app hacme haproxy init pebble "
 check "ports published on 127.0.0.1 only" published_on_loopback_only "$CONFIG"
+check "compose 1.29: only haproxy shares a network with hacme, an internal one (and pebble hacme's way to the CA)" \
+	test "$(hacme_neighbours_in "$CONFIG")" = "$NEIGHBOURS"
 
 # --- base image --------------------------------------------------------------
 mkdir -p "$CACHE"
@@ -344,8 +417,11 @@ if wait $V2_FETCH; then
 	V2=$CACHE/compose-v2/docker-compose
 	check "$($V2 version --short 2>/dev/null | sed 's/^/docker compose v/') accepts docker/docker-compose.yml (config -q)" \
 		$V2 -f "$SRC/docker/docker-compose.yml" --profile demo config -q
+	V2CONFIG=$($V2 -f "$SRC/docker/docker-compose.yml" --profile demo config)
 	check "compose v2: services of --profile demo" \
-		test "$(services_of "$($V2 -f "$SRC/docker/docker-compose.yml" --profile demo config)")" = "app hacme haproxy init pebble "
+		test "$(services_of "$V2CONFIG")" = "app hacme haproxy init pebble "
+	check "compose v2: only haproxy shares a network with hacme, an internal one (and pebble hacme's way to the CA)" \
+		test "$(hacme_neighbours_in "$V2CONFIG")" = "$NEIGHBOURS"
 else
 	notok "compose v2 from Debian's archive (log: $CACHE/compose-v2.new/apt.log)"
 fi
@@ -374,11 +450,39 @@ check "unknown token on :80 -> 404 from the agent (SPOE up)" challenge_status_is
 check "healthchecks: haproxy hacme app pebble healthy" wait_for 60 all_healthy
 check "restart policy unless-stopped (haproxy hacme app pebble)" restart_policies
 check "SPOP port 12345 not published on the host" not_published "$(cid hacme)"
+
+# --- who reaches the agent ----------------------------------------------------
+# HAProxy reaches hacme over the network they share (the challenges above
+# and below are answered through it); the app, on HAProxy's other network,
+# must not: no name, no route.
+AGENT_NET=$(shared_networks "$(cid haproxy)" "$(cid hacme)" | head -n 1)
+AGENT_IP=$(ip_on "$(cid hacme)" "$AGENT_NET")
+say "HAProxy reaches hacme on ${AGENT_NET#"${PROJECT}"_} at $AGENT_IP"
+N=$(hacme_neighbours)
+check "running: only haproxy shares a network with hacme, an internal one (and pebble hacme's way to the CA): $N" \
+	test "$N" = "$NEIGHBOURS"
+check "the app resolves haproxy, not hacme" app_cannot_resolve_hacme
+check "the app connects to haproxy:80, not to hacme:12345" app_cannot_connect_hacme hacme
+# This engine has no iptables (no DOCKER-ISOLATION rules between networks):
+# only a host that does not forward keeps the app from hacme's address.
+if [ "$(cat /proc/sys/net/ipv4/ip_forward 2>/dev/null)" = 0 ]; then
+	check "the app connects to haproxy:80, not to hacme's address $AGENT_IP:12345" \
+		app_cannot_connect_hacme "$AGENT_IP"
+else
+	say "not checked: the app to $AGENT_IP:12345 (this host forwards between bridges and the engine runs without iptables)"
+fi
+check "hacme's default route goes through the ca network, not the internal one" \
+	default_route_via "$(cid hacme)" "${PROJECT}_ca"
+# the runtime API and hacme's control socket are unix sockets (volumes run/, state/)
+check "hacme listens on TCP beyond its loopback on 12345 only (control socket: unix)" \
+	test "$(listening_ports "$(cid hacme)")" = "12345 "
+check "haproxy listens on TCP on 80 and 443 only (runtime API: unix)" \
+	test "$(listening_ports "$(cid haproxy)")" = "80 443 "
 WORKERS=$(haproxy_workers)
 
 # --- hacme stopped: :443 stays -------------------------------------------------
 HACME_ID=$(cid hacme)
-OLD_IP=$(ip_of "$HACME_ID")
+OLD_IP=$(ip_on "$HACME_ID" "$AGENT_NET")
 say "stop hacme (address $OLD_IP)"
 compose stop hacme >/dev/null 2>&1
 check "hacme stopped" stopped "$HACME_ID"
@@ -398,16 +502,16 @@ check "haproxy still running 5 s later (did not exit on the missing agent name)"
 WORKERS=$(haproxy_workers)
 
 # --- hacme back with a new address --------------------------------------------
-# Containers that hold the address hacme had, so that it gets another one.
-NET=${PROJECT}_default
+# Containers that hold the address hacme had on the network HAProxy reaches
+# it over, so that it gets another one there.
 for i in $(seq 1 6); do
-	c=$($DOCKER run -d --label "hacmeci.squatter=$PROJECT" --network "$NET" --entrypoint sleep hacme 600 2>/dev/null) || break
-	[ "$(ip_of "$c")" = "$OLD_IP" ] && break
+	c=$($DOCKER run -d --label "hacmeci.squatter=$PROJECT" --network "$AGENT_NET" --entrypoint sleep hacme 600 2>/dev/null) || break
+	[ "$(ip_on "$c" "$AGENT_NET")" = "$OLD_IP" ] && break
 done
 say "start hacme again (its old address $OLD_IP is taken by another container)"
 compose start hacme >/dev/null 2>&1
 wait_for 30 running "$HACME_ID"
-NEW_IP=$(ip_of "$HACME_ID")
+NEW_IP=$(ip_on "$HACME_ID" "$AGENT_NET")
 check "hacme runs with a new address ($OLD_IP -> $NEW_IP)" test -n "$NEW_IP" -a "$NEW_IP" != "$OLD_IP"
 check "challenge path -> 404 from the agent at its new address" wait_for 60 challenge_status_is 404
 say "renew --force $NAME (pebble validates http-01 through HAProxy -> agent at $NEW_IP)"
