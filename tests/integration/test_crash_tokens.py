@@ -10,7 +10,6 @@ process holds its lock) and DELs every token in it."""
 import glob
 import os
 import signal
-import socket
 import sys
 import time
 
@@ -19,26 +18,6 @@ sys.path.insert(0, os.path.join(os.environ.get('HACME_SRC', os.path.join(
 import lab as L  # noqa: E402
 
 t = L.TAP()
-
-
-def agent_list(path):
-    """LIST on the agent's control socket: {token: line}."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(3)
-    try:
-        s.connect(path)
-        s.sendall(b'LIST\n')
-        data = b''
-        while not data.endswith(b'END\n'):
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    except OSError:
-        return None
-    finally:
-        s.close()
-    return {l.split()[0]: l for l in data.decode().split('\n') if l and l != 'END'}
 
 
 with L.Lab('crash') as lab:
@@ -50,24 +29,24 @@ with L.Lab('crash') as lab:
     sock = cfg + '.state/agent.sock'
     run = lab.spawn('hacme-run', [L.exe('acme/hacme'), '-c', cfg, 'run'],
                     ready=r'hacme run: \d+ certificates')
-    L.wait_until(lambda: len(agent_list(sock) or {}) >= 3, 30, 'tokens published', run)
-    before = agent_list(sock)
+    L.wait_until(lambda: len(L.agent_list(sock) or {}) >= 3, 30, 'tokens published', run)
+    before = L.agent_list(sock)
     journals = glob.glob(cfg + '.state/tokens/*.journal')
     t.eq(len(journals), 1, 'the running hacme keeps a journal of its tokens (%s)' %
          [os.path.basename(j) for j in journals])
     run.kill(signal.SIGKILL)
     L.wait_until(lambda: not run.alive(), 10, 'hacme run dead')
     time.sleep(0.5)
-    left = agent_list(sock) or {}
+    left = L.agent_list(sock) or {}
     t.ok(set(before) <= set(left), 'after SIGKILL the agent still holds the %d tokens' % len(before))
 
     # the next start orders nothing: no order owns those tokens any more
     lab.write(os.path.basename(cfg), open(cfg).read().split('cert slow')[0])
     run2 = lab.spawn('hacme-run-2', [L.exe('acme/hacme'), '-c', cfg, 'run'],
                      ready=r'hacme run: \d+ certificates')
-    L.wait_until(lambda: not (set(before) & set(agent_list(sock) or {})), 10,
+    L.wait_until(lambda: not (set(before) & set(L.agent_list(sock) or {})), 10,
                  'old tokens withdrawn', run2)
-    now = agent_list(sock)
+    now = L.agent_list(sock)
     t.ok(now is not None and not (set(before) & set(now)),
          'the next start withdrew every token the dead run left (%d left)' %
          len(set(before) & set(now or {})))

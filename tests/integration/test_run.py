@@ -202,28 +202,6 @@ def sighup_case(lab):
     t.like(err, r'(?i)deactivated|unauthorized', 'and says the account is no longer usable (%s)' % err.strip()[-200:])
 
 
-def agent_list(path):
-    """LIST on a control socket: the tokens pending there."""
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(3)
-    try:
-        s.connect(path)
-        s.sendall(b'LIST\n')
-        s.shutdown(socket.SHUT_WR)
-        data = b''
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-    except OSError:
-        return None
-    finally:
-        s.close()
-    return [l.split()[0] for l in data.decode().split('\n') if l and l != 'END']
-
-
 def agent_pids(port):
     return subprocess.run(['pgrep', '-f', 'hacme-spoa --listen 127.0.0.1:%d' % port],
                           capture_output=True, text=True).stdout.split()
@@ -243,7 +221,7 @@ def tokens_back_case(lab):
     before = []
     deadline = time.time() + 20
     while time.time() < deadline and not before:
-        before = agent_list(sock) or []
+        before = L.agent_list(sock) or []
         time.sleep(0.05)
     t.ok(len(before) > 0, 'tokens are pending on the child agent while pebble validates (%d)' % len(before))
     pids = agent_pids(st.agent_port)
@@ -254,7 +232,7 @@ def tokens_back_case(lab):
     while time.time() < deadline:
         now = agent_pids(st.agent_port)
         if now and now != pids:
-            after = agent_list(sock)
+            after = L.agent_list(sock)
             if after:       # hacme re-adds them once it has reconnected
                 break
         time.sleep(0.05)

@@ -820,6 +820,62 @@ def _resp_read(f):
     raise LabError('redis: bad reply %r' % line)
 
 
+def control_connect(target, timeout=5):
+    """A connected socket to an agent's control address: a path (unix
+    socket) or a port (tcp 127.0.0.1)."""
+    if isinstance(target, int):
+        return socket.create_connection(('127.0.0.1', target), timeout=timeout)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(target)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def control_many(target, lines, timeout=5, tail=lambda: ''):
+    """Several pipelined control requests on one connection to target (see
+    control_connect); a list of replies, each the reply lines read up to and
+    including OK / PONG / END / ERR ... (the last element)."""
+    s = control_connect(target, timeout)
+    try:
+        s.sendall(''.join(l.rstrip('\n') + '\n' for l in lines).encode())
+        f = s.makefile('rb')
+        replies = []
+        for _ in lines:
+            rep = []
+            while True:
+                raw = f.readline()
+                if not raw:
+                    raise LabError('agent control: connection closed after %r\n%s'
+                                   % (rep, tail()))
+                l = raw.decode('utf-8', 'replace').rstrip('\r\n')
+                rep.append(l)
+                # 'ERR <reason>': a LIST line is a token, and 1 in
+                # 64^3 tokens starts with ERR (test_agent's 10,000)
+                if l in ('OK', 'PONG', 'END', 'ERR') or l.startswith('ERR '):
+                    break
+            replies.append(rep)
+        return replies
+    finally:
+        s.close()
+
+
+def agent_list(target, timeout=3):
+    """LIST on an agent's control socket (a path or a port): {token: line}
+    of the tokens it holds, or None when nothing answers there (no agent,
+    or one that died mid-reply)."""
+    try:
+        rep = control_many(target, ['LIST'], timeout)[0]
+    except (OSError, LabError):
+        return None
+    if rep[-1] != 'END':
+        return None
+    return {l.split()[0]: l for l in rep[:-1]}
+
+
 class Agent(Proc):
     """hacme-spoa with its control socket."""
 
@@ -830,36 +886,7 @@ class Agent(Proc):
 
     def ctl_many(self, lines, timeout=5):
         """Several pipelined requests on one connection; a list of replies."""
-        s = self._connect(timeout)
-        try:
-            s.sendall(''.join(l.rstrip('\n') + '\n' for l in lines).encode())
-            f = s.makefile('rb')
-            replies = []
-            for _ in lines:
-                rep = []
-                while True:
-                    raw = f.readline()
-                    if not raw:
-                        raise LabError('agent control: connection closed after %r\n%s'
-                                       % (rep, self.tail()))
-                    l = raw.decode('utf-8', 'replace').rstrip('\r\n')
-                    rep.append(l)
-                    # 'ERR <reason>': a LIST line is a token, and 1 in
-                    # 64^3 tokens starts with ERR (test_agent's 10,000)
-                    if l in ('OK', 'PONG', 'END', 'ERR') or l.startswith('ERR '):
-                        break
-                replies.append(rep)
-            return replies
-        finally:
-            s.close()
-
-    def _connect(self, timeout):
-        if self.control_path:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            s.connect(self.control_path)
-            return s
-        return socket.create_connection(('127.0.0.1', self.control_port), timeout=timeout)
+        return control_many(self.control_path or self.control_port, lines, timeout, self.tail)
 
     def stats(self):
         out = {}
