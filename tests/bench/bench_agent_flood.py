@@ -31,9 +31,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'integration'))
-from lab import Lab, LabError, SRC, wait_until, http_get  # noqa: E402
-from test_agent import (PREFIX, frame, haproxy_hello, make_cert, new_token,  # noqa: E402
-                        server_status, sstr, typed_str)
+from lab import Lab, LabError, mem_kb, wait_until, http_get  # noqa: E402
+from test_agent import (PREFIX, ctl_ping, haproxy_hello, make_cert, new_token,  # noqa: E402
+                        notify, server_status)
 
 CONNS = int(os.environ.get('BENCH_FLOOD_CONNS', '10000'))
 SECONDS = float(os.environ.get('BENCH_FLOOD_SECONDS', '20'))
@@ -51,21 +51,6 @@ class NullTAP:
         return self.ok(got == want, desc)
 
 
-def mem_kb(pid):
-    out = {}
-    with open('/proc/%d/status' % pid) as f:
-        for l in f:
-            k, _, v = l.partition(':')
-            if k in ('VmRSS', 'VmHWM'):
-                out[k] = int(v.split()[0])
-    return out
-
-
-def notify(path, count=1):
-    msg = sstr('acme-challenge') + b'\x01' + sstr('path') + typed_str(path)
-    return frame(3, 1, 1, msg * count)
-
-
 class Flooder:
     """Keeps up to n connections open against port, in one mode."""
 
@@ -75,8 +60,8 @@ class Flooder:
         self.socks = {}          # fd -> [sock, bytes trickled]
         self.opened = self.closed = self.refused = 0
         self.hello = haproxy_hello()
-        self.trickle = notify(PREFIX + tok)
-        self.big = notify(PREFIX + tok, count=120)
+        self.trickle = notify(1, 1, PREFIX + tok)
+        self.big = notify(1, 1, PREFIX + tok, count=120)
 
     def open_one(self, i):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -181,10 +166,7 @@ def legit(http_port, tok, ka, stop, out):
 def pinger(agent, stop, out):
     while not stop.is_set():
         t0 = time.monotonic()
-        try:
-            good = agent.ctl('PING', timeout=2) == ['PONG']
-        except (OSError, LabError):
-            good = False
+        good = ctl_ping(agent, timeout=2)
         out.append((good, time.monotonic() - t0))
         stop.wait(0.5)
 
@@ -198,20 +180,9 @@ def pct(xs, p):
 
 def run_mode(lab, mode, certs_list):
     agent = lab.agent()
-    conf = os.path.join(SRC, 'haproxy-conf')
-    http_port = lab.port()
-    env = {
-        'HACME_HTTP_BIND': '127.0.0.1:%d' % http_port,
-        'HACME_HTTPS_BIND': '127.0.0.1:%d' % lab.port(),
-        'HACME_CRT_LIST': certs_list,
-        'HACME_SPOE_CONF': os.path.join(conf, 'spoe-acme.conf'),
-        'HACME_AGENT_ADDR': '127.0.0.1:%d' % agent.listen_port,
-        'HACME_AGENT_CHECK_INTER': '1s',
-        'HACME_STATS_SOCKET': lab.path('admin-%s.sock' % mode),
-        'HACME_APP_ADDR': '127.0.0.1:%d' % lab.port(),
-    }
-    hap = lab.haproxy(os.path.join(conf, 'haproxy.cfg'), env=env,
-                      stats_socket=env['HACME_STATS_SOCKET'], name='haproxy-' + mode)
+    hap = lab.shipped_haproxy(agent.listen_port, certs_list, check_inter='1s',
+                              name='haproxy-' + mode)
+    http_port = hap.http_port
     wait_until(lambda: server_status(hap) == 'UP', 15, 'agent UP', hap)
     tok, ka = new_token()
     agent.ctl('ADD %s %s 3600' % (tok, ka))

@@ -11,7 +11,7 @@ import base64
 import os
 import sys
 
-from lab import Lab, LabError
+from lab import Lab, LabError, mem_kb
 
 NTOKENS = int(os.environ.get('BENCH_RSS_TOKENS', '10000'))
 TARGET_KB = 8 * 1024
@@ -19,16 +19,6 @@ TARGET_KB = 8 * 1024
 
 def b64(n):
     return base64.urlsafe_b64encode(os.urandom(n)).rstrip(b'=').decode()
-
-
-def mem_kb(pid):
-    out = {}
-    with open('/proc/%d/status' % pid) as f:
-        for l in f:
-            k, _, v = l.partition(':')
-            if k in ('VmRSS', 'VmHWM'):
-                out[k] = int(v.split()[0])
-    return out
 
 
 def main():

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 
-from lab import Lab, TAP, LabError, exe, http_get, wait_until, SRC
+from lab import Lab, TAP, LabError, exe, http_get, mem_kb, wait_until, SRC
 
 PREFIX = '/.well-known/acme-challenge/'
 PROCESSING_TIMEOUT = 0.5        # spoe-acme.conf: timeout processing 500ms
@@ -87,6 +87,21 @@ def recv_frame(s):
 
 # ---------------------------------------------------------------- helpers
 
+def notify(sid, fid, path, host=None, count=1):
+    """A NOTIFY with count acme-challenge messages."""
+    msg = sstr('acme-challenge') + (b'\x02' if host else b'\x01') + sstr('path') + typed_str(path)
+    if host:
+        msg += sstr('host') + typed_str(host)
+    return frame(3, sid, fid, msg * count)
+
+
+def ctl_ping(agent, timeout=5):
+    try:
+        return agent.ctl('PING', timeout=timeout) == ['PONG']
+    except (OSError, LabError):
+        return False
+
+
 def server_status(hap, backend='be_acme_agent', server='agent1'):
     """The server's status column of `show stat` (UP, DOWN, ...)."""
     lines = hap.cmd('show stat').splitlines()
@@ -123,14 +138,6 @@ def raw_get(port, path, host, timeout=10):
         s.close()
     head, _, body = data.partition(b'\r\n\r\n')
     return int(head.split(b' ', 2)[1]), body
-
-
-def rss_kb(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for l in f:
-            if l.startswith('VmRSS:'):
-                return int(l.split()[1])
-    return None
 
 
 def sanitized_build():
@@ -255,21 +262,9 @@ def run(cfg_name):
         lim.stop()
 
         # --- haproxy through the shipped config ------------------------
-        http_port, https_port = lab.port(), lab.port()
-        sock = lab.path('admin.sock')
-        conf = os.path.join(SRC, 'haproxy-conf')
-        env = {
-            'HACME_HTTP_BIND': '127.0.0.1:%d' % http_port,
-            'HACME_HTTPS_BIND': '127.0.0.1:%d' % https_port,
-            'HACME_CRT_LIST': certs_list,
-            'HACME_SPOE_CONF': os.path.join(conf, 'spoe-acme.conf'),
-            'HACME_LUA': os.path.join(conf, 'acme.lua'),
-            'HACME_AGENT_ADDR': '127.0.0.1:%d' % agent.listen_port,
-            'HACME_AGENT_CHECK_INTER': '200ms',
-            'HACME_STATS_SOCKET': sock,
-            'HACME_APP_ADDR': '127.0.0.1:%d' % lab.port(),
-        }
-        hap = lab.haproxy(os.path.join(conf, cfg_name), env=env, stats_socket=sock)
+        hap = lab.shipped_haproxy(agent.listen_port, certs_list, cfg=cfg_name,
+                                  env={'HACME_LUA': os.path.join(SRC, 'haproxy-conf', 'acme.lua')})
+        http_port = hap.http_port
         wait_until(lambda: server_status(hap) == 'UP', 10, 'agent UP in show stat', hap)
         t.eq(server_status(hap), 'UP', 'the spop-check health check reports the agent UP')
 
@@ -411,7 +406,7 @@ def run(cfg_name):
         t.eq((st, body.decode()), (200, many[1234][1]), 'one of the 10,000 is served')
         lst = agent.ctl('LIST', timeout=30)
         t.ok(len(lst) >= 10001 and lst[-1] == 'END', 'LIST returns every token (%d lines)' % len(lst))
-        kb = rss_kb(agent.pid)
+        kb = mem_kb(agent.pid).get('VmRSS')
         if sanitized_build():
             t.skip('agent RSS with 10,000 pending tokens', 'ASan build (%s KiB)' % kb)
         else:

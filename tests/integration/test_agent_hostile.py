@@ -22,7 +22,6 @@ real agent and the REAL haproxy with the shipped haproxy-conf/:
 * a value echoed in a start-up error is escaped: the error stays one line.
 Everything on loopback, random ports."""
 
-import os
 import re
 import resource
 import socket
@@ -30,9 +29,9 @@ import subprocess
 import sys
 import time
 
-from lab import Lab, TAP, Agent, LabError, Ready, exe, wait_until, SRC
-from test_agent import (PREFIX, frame, haproxy_hello, make_cert, new_token, recv_frame,
-                        rss_kb, server_status, sstr, typed_str, get, raw_get)
+from lab import Lab, TAP, Agent, LabError, Ready, exe, mem_kb, wait_until
+from test_agent import (PREFIX, ctl_ping, haproxy_hello, make_cert, new_token, notify,
+                        recv_frame, server_status, sstr, typed_str, get, raw_get)
 
 IDLE_CONNS = 1100
 
@@ -47,14 +46,6 @@ def start_agent(lab, args=(), prefix=(), name='agent'):
     a.listen_port, a.control, a.control_path, a.control_port = port, 'unix@' + ctl, ctl, None
     a.wait_ready([Ready.listen(port), Ready.unix(ctl)], 15)
     return a
-
-
-def notify(sid, fid, path, host=None, count=1):
-    """A NOTIFY with count acme-challenge messages."""
-    msg = sstr('acme-challenge') + (b'\x02' if host else b'\x01') + sstr('path') + typed_str(path)
-    if host:
-        msg += sstr('host') + typed_str(host)
-    return frame(3, sid, fid, msg * count)
 
 
 def hello_conn(port, rcvbuf=None):
@@ -86,29 +77,6 @@ def closed_by_peer(s, timeout):
     return None
 
 
-def ctl_ping(agent, timeout=5):
-    try:
-        return agent.ctl('PING', timeout=timeout) == ['PONG']
-    except (OSError, LabError):
-        return False
-
-
-def haproxy_env(lab, agent, certs_list):
-    conf = os.path.join(SRC, 'haproxy-conf')
-    http_port = lab.port()
-    env = {
-        'HACME_HTTP_BIND': '127.0.0.1:%d' % http_port,
-        'HACME_HTTPS_BIND': '127.0.0.1:%d' % lab.port(),
-        'HACME_CRT_LIST': certs_list,
-        'HACME_SPOE_CONF': os.path.join(conf, 'spoe-acme.conf'),
-        'HACME_AGENT_ADDR': '127.0.0.1:%d' % agent.listen_port,
-        'HACME_AGENT_CHECK_INTER': '200ms',
-        'HACME_STATS_SOCKET': lab.path('admin.sock'),
-        'HACME_APP_ADDR': '127.0.0.1:%d' % lab.port(),
-    }
-    return http_port, env
-
-
 def case_fds(t, lab, certs_list):
     """1,100 idle SPOP connections under `ulimit -n 1024`."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -121,9 +89,8 @@ def case_fds(t, lab, certs_list):
     with open('/proc/%d/limits' % agent.pid) as f:
         lim = [l for l in f if l.startswith('Max open files')][0].split()
     t.eq(lim[3:5], ['4096', '4096'], 'the agent raised RLIMIT_NOFILE from 1024 to the hard limit')
-    http_port, env = haproxy_env(lab, agent, certs_list)
-    hap = lab.haproxy(os.path.join(SRC, 'haproxy-conf', 'haproxy.cfg'), env=env,
-                      stats_socket=env['HACME_STATS_SOCKET'])
+    hap = lab.shipped_haproxy(agent.listen_port, certs_list)
+    http_port = hap.http_port
     tok, ka = new_token()
     agent.ctl('ADD %s %s 300' % (tok, ka))
     wait_until(lambda: server_status(hap) == 'UP', 15, 'agent UP', hap)
@@ -256,7 +223,7 @@ def case_budget(t, lab):
         if time.monotonic() - last > 0.5:
             last = time.monotonic()
             st = agent.stats()
-            peak = max(peak, rss_kb(agent.pid) or 0)
+            peak = max(peak, mem_kb(agent.pid).get('VmRSS', 0))
             if st['closed_buffer_memory'] >= 5:
                 break
     closed = sum(1 for s in greedy if s is None)
@@ -416,9 +383,8 @@ def case_log_summary(t, agent):
 
 def case_fhdr(t, lab, certs_list):
     agent = start_agent(lab)
-    http_port, env = haproxy_env(lab, agent, certs_list)
-    hap = lab.haproxy(os.path.join(SRC, 'haproxy-conf', 'haproxy.cfg'), env=env,
-                      stats_socket=env['HACME_STATS_SOCKET'])
+    hap = lab.shipped_haproxy(agent.listen_port, certs_list)
+    http_port = hap.http_port
     wait_until(lambda: server_status(hap) == 'UP', 15, 'agent UP', hap)
     tok, ka = new_token()
     agent.ctl('ADD %s %s 300 a.example' % (tok, ka))

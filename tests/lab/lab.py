@@ -187,6 +187,17 @@ def unix_connectable(path):
         s.close()
 
 
+def mem_kb(pid):
+    """{'VmRSS': KiB, 'VmHWM': KiB} of process pid, from /proc/<pid>/status."""
+    out = {}
+    with open('/proc/%d/status' % pid) as f:
+        for l in f:
+            k, _, v = l.partition(':')
+            if k in ('VmRSS', 'VmHWM'):
+                out[k] = int(v.split()[0])
+    return out
+
+
 def wait_until(pred, timeout, what, proc=None, interval=0.02):
     """Poll pred() until true; raise LabError (with the log tail of proc)
     on timeout or when proc dies first."""
@@ -1312,21 +1323,36 @@ class Lab:
             raise LabError('make-fallback-cert.sh failed:\n%s%s' % (out, err))
         st.cert_dir = certs
         st.crt_list = os.path.join(certs, 'certs.list')
-        st.http_port = http_port or self.port()
-        st.https_port = self.port()
-        st.stats_sock = self.path(self._unique(name) + '-admin.sock')
-        st.env = {
-            'HACME_HTTP_BIND': '127.0.0.1:%d' % st.http_port,
-            'HACME_HTTPS_BIND': '127.0.0.1:%d' % st.https_port,
-            'HACME_CRT_LIST': st.crt_list,
+        st.hap = self.shipped_haproxy(st.agent_port, st.crt_list, http_port, name=name)
+        st.http_port, st.https_port = st.hap.http_port, st.hap.https_port
+        st.stats_sock, st.env = st.hap.stats_socket, st.hap.env
+        return st
+
+    def shipped_haproxy(self, agent_port, crt_list, http_port=None, check_inter='200ms',
+                        cfg='haproxy.cfg', env=None, name='haproxy'):
+        """haproxy with the shipped haproxy-conf/<cfg> in front of the agent
+        at 127.0.0.1:agent_port (checked every check_inter): challenges on
+        127.0.0.1:http_port (a free port unless given), TLS on .https_port
+        with crt_list, the runtime API on .stats_socket; env adds to the
+        variables the config reads. Returns the HAProxy with .http_port,
+        .https_port and .env."""
+        conf = os.path.join(SRC, 'haproxy-conf')
+        http_port = http_port or self.port()
+        https_port = self.port()
+        full = {
+            'HACME_HTTP_BIND': '127.0.0.1:%d' % http_port,
+            'HACME_HTTPS_BIND': '127.0.0.1:%d' % https_port,
+            'HACME_CRT_LIST': crt_list,
             'HACME_SPOE_CONF': os.path.join(conf, 'spoe-acme.conf'),
-            'HACME_AGENT_ADDR': '127.0.0.1:%d' % st.agent_port,
-            'HACME_AGENT_CHECK_INTER': '200ms',
-            'HACME_STATS_SOCKET': st.stats_sock,
+            'HACME_AGENT_ADDR': '127.0.0.1:%d' % agent_port,
+            'HACME_AGENT_CHECK_INTER': check_inter,
+            'HACME_STATS_SOCKET': self.path(self._unique(name) + '-admin.sock'),
             'HACME_APP_ADDR': '127.0.0.1:%d' % self.port(),
         }
-        st.hap = self.haproxy(os.path.join(conf, 'haproxy.cfg'), env=st.env, name=name)
-        return st
+        full.update(env or {})
+        p = self.haproxy(os.path.join(conf, cfg), env=full, name=name)
+        p.http_port, p.https_port, p.env = http_port, https_port, full
+        return p
 
     def hacme_config(self, pb, stack=None, certs=(), glob=(), ca=(), name='hacme.cfg',
                      agents=None, ca_name='pebble'):
