@@ -1,6 +1,6 @@
 /* tap.h - a header-only TAP producer for the unit tests.
  *   ok(cond, "what");  is_int(a, b, "what");  is_mem(p, n, q, m, "what");
- *   return tap_done();
+ *   tap_rmtree(tmpdir);  return tap_done();
  * Each check prints one "ok N - what" / "not ok N - what" line; meson reads
  * them (protocol: 'tap') and tests/summary.py counts them. */
 #ifndef HACME_TAP_H
@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int tap_n, tap_failed;
@@ -47,6 +48,21 @@ ok(int cond, const char *fmt, ...)
 	if (!ok(tap_n_ == tap_m_ && memcmp((p), (q), tap_n_) == 0, __VA_ARGS__)) \
 		printf("#   got %zu bytes, expected %zu (%s:%d)\n", tap_n_, tap_m_, __FILE__, __LINE__); \
 } while (0)
+
+/* rm -rf dir (the test's mkdtemp directory); false, after a "#" line, when
+ * that failed. */
+static inline int
+tap_rmtree(const char *dir)
+{
+	char cmd[4200];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0) {
+		printf("# could not remove %s\n", dir);
+		return 0;
+	}
+	return 1;
+}
 
 static inline int
 tap_done(void)

@@ -315,7 +315,7 @@ main(int argc, char **argv)
 	struct agentctl *set;
 	struct agentctl_agent *aa, *ab;
 	struct res r, r2;
-	char raw[8192], want[512], cmd[300];
+	char raw[8192], want[512];
 	int portb;
 	ev_tstamp t0;
 
@@ -518,8 +518,7 @@ main(int argc, char **argv)
 
 	agent_stop(&A);
 	agent_stop(&B);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	(void)system(cmd);
+	tap_rmtree(tmpdir);
 	log_flush();
 	return tap_done();
 }

@@ -151,16 +151,12 @@ test_runs(void)
 int
 main(void)
 {
-	char cmd[128];
-
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
 	test_listed();
 	test_runs();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
+	tap_rmtree(dir);
 	return tap_done();
 }

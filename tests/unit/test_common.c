@@ -105,7 +105,7 @@ test_atomic(void)
 	ok(file_read(path, 3, &data, &len) < 0 && errno == EFBIG, "atomic: size bound");
 	snprintf(path, sizeof(path), "%s/missing/x", dir);
 	ok(atomic_write(path, "x", 1, 0600) < 0, "atomic: missing directory fails");
-	(void)system((snprintf(path, sizeof(path), "rm -rf %s", dir), path));
+	tap_rmtree(dir);
 }
 
 static void

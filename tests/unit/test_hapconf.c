@@ -143,16 +143,12 @@ test_dirs_and_vars(void)
 int
 main(void)
 {
-	char cmd[128];
-
 	if (mkdtemp(dir) == NULL) {
 		perror("mkdtemp");
 		return 1;
 	}
 	test_shipped_shape();
 	test_dirs_and_vars();
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", dir);
+	tap_rmtree(dir);
 	return tap_done();
 }

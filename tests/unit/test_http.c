@@ -646,7 +646,6 @@ main(void)
 	struct http_client *c;
 	pid_t pid = 0;
 	int port;
-	char cmd[512];
 
 	log_init("test_http", getenv("TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
 	if (getenv("TEST_DEBUG"))
@@ -674,8 +673,7 @@ main(void)
 
 	http_client_free(c);
 	stop_server(pid);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-	(void)sh(cmd);
+	tap_rmtree(tmpdir);
 	log_flush();
 	return tap_done();
 }

@@ -21,6 +21,7 @@
 
 #include "acme/runtime.h"
 #include "common/log.h"
+#include "fakecli.h"
 #include "tap.h"
 
 static struct ev_loop *loop;
@@ -146,44 +147,20 @@ fake_serve(int fd, const struct fake *f)
 	}
 }
 
+static void
+fake_serve_close(int fd, const void *f)
+{
+	fake_serve(fd, f);
+	close(fd);
+}
+
 static pid_t
 fake_start(const struct fake *f, int busy)
 {
-	struct sockaddr_un sun;
-	int lfd, cfd;
-	pid_t pid;
-
 	unlink(sock_path);
 	unlink(log_path);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock_path);
-	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
-	    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(lfd, 64) < 0) {
-		perror("fake listen");
-		exit(1);
-	}
-	if ((pid = fork()) < 0)
-		exit(1);
-	if (pid == 0) {
-		busy_left = busymid_left = busy;
-		signal(SIGPIPE, SIG_IGN);
-		for (;;) {
-			if ((cfd = accept(lfd, NULL, NULL)) < 0)
-				_exit(0);
-			fake_serve(cfd, f);
-			close(cfd);
-		}
-	}
-	close(lfd);
-	return pid;
-}
-
-static void
-fake_stop(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	busy_left = busymid_left = busy;	/* what the forked child counts down */
+	return fakecli_start(sock_path, fake_serve_close, f);
 }
 
 /* The requests the stand-in saw, separated by \x1e. */
@@ -413,7 +390,7 @@ test_commands(void)
 	is_str(r.text, "# transaction\n*/etc/x.pem", "head: stops before the stop line");
 
 	runtime_free(rt);
-	fake_stop(pid);
+	fakecli_stop(pid);
 }
 
 static void
@@ -433,7 +410,7 @@ test_timeouts(void)
 
 	memset(&r, 0, sizeof(r));
 	runtime_cmd(rt, "set ssl cert /x.pem", "x", 1, on_reply, &r);
-	fake_stop(pid);
+	fakecli_stop(pid);
 	run_until(&r.calls, 1, 5);
 	ok(r.err && (strstr(r.text, "connect:") || strstr(r.text, "without a reply") ||
 	    strstr(r.text, "no reply")), "HAProxy gone: %s", r.text);
@@ -474,7 +451,7 @@ test_bufsize(void)
 	ok(strstr(r.text, "1024 bytes, HAProxy's buffer holds 1023") != NULL, "with both sizes: %s", r.text);
 	is_int(count(fake_log(), "set ssl cert"), 1, "the refused request was never sent");
 	runtime_free(rt);
-	fake_stop(pid);
+	fakecli_stop(pid);
 
 	/* Size unknown: HAProxy 2.6 just waits; the timeout names tune.bufsize. */
 	f.hide = true;
@@ -486,7 +463,7 @@ test_bufsize(void)
 	ok(r.err && strstr(r.text, "no reply") && strstr(r.text, "tune.bufsize"),
 	    "size unknown: a payload without reply names tune.bufsize");
 	runtime_free(rt);
-	fake_stop(pid);
+	fakecli_stop(pid);
 }
 
 static void
@@ -518,7 +495,7 @@ test_master(void)
 	    "payload then quit");
 	is_int(runtime_bufsize(rt), 16384, "bufsize of the worker");
 	runtime_free(rt);
-	fake_stop(pid);
+	fakecli_stop(pid);
 }
 
 struct turn {
@@ -676,7 +653,7 @@ test_free_in_callback(void)
 	run_until(&r.calls, 1, 5);
 	ev_run(loop, EVRUN_NOWAIT);
 	is_int(r.calls + r2.calls, 1, "freed from a callback: no later callback, no crash");
-	fake_stop(pid);
+	fakecli_stop(pid);
 }
 
 int
@@ -698,11 +675,7 @@ main(void)
 	test_turns();
 	test_free_in_callback();
 
-	{
-		char cmd[300];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-		if (system(cmd) != 0)
-			ok(0, "cleanup");
-	}
+	if (!tap_rmtree(tmpdir))
+		ok(0, "cleanup");
 	return tap_done();
 }

@@ -24,6 +24,7 @@
 #include "acme/store.h"
 #include "common/atomicfile.h"
 #include "common/log.h"
+#include "fakecli.h"
 #include "tap.h"
 
 #define DAY 86400
@@ -80,41 +81,23 @@ fake_serve(int fd, enum fake_mode mode)
 		return;
 }
 
+static void
+fake_serve_close(int fd, const void *arg)
+{
+	enum fake_mode mode = *(const enum fake_mode *)arg;
+
+	if (mode == FAKE_SILENT)
+		return;		/* kept open, never answered */
+	fake_serve(fd, mode);
+	close(fd);
+}
+
 static pid_t
 fake_start(const char *path, enum fake_mode mode)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int lfd, cfd;
-	pid_t pid;
+	static const enum fake_mode modes[] = { FAKE_TABLE, FAKE_DENIED, FAKE_SILENT };
 
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	if ((lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
-	    bind(lfd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(lfd, 64) < 0) {
-		perror("fake listen");
-		exit(1);
-	}
-	if ((pid = fork()) < 0)
-		exit(1);
-	if (pid == 0) {
-		signal(SIGPIPE, SIG_IGN);
-		for (;;) {
-			if ((cfd = accept(lfd, NULL, NULL)) < 0)
-				_exit(0);
-			if (mode == FAKE_SILENT)
-				continue;	/* kept open, never answered */
-			fake_serve(cfd, mode);
-			close(cfd);
-		}
-	}
-	close(lfd);
-	return pid;
-}
-
-static void
-fake_stop(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
+	return fakecli_start(path, fake_serve_close, &modes[mode]);
 }
 
 /* ---- the state dir ------------------------------------------------------ */
@@ -532,8 +515,8 @@ test_haproxies(const char *cfgpath)
 	cJSON_Delete(root);
 	free(out);
 	config_free(&cfg);
-	fake_stop(denied);
-	fake_stop(silent);
+	fakecli_stop(denied);
+	fakecli_stop(silent);
 
 	write_config(cfgpath, "");
 	if (config_load(&cfg, cfgpath, err, sizeof(err)) < 0) {
@@ -594,7 +577,7 @@ int
 main(void)
 {
 	struct config cfg;
-	char cfgpath[200], apis[600], err[CONFIG_ERR_MAX], cmd[300];
+	char cfgpath[200], apis[600], err[CONFIG_ERR_MAX];
 	pid_t fake;
 
 	log_init("test_status", LOG_LVL_ERROR);
@@ -616,12 +599,10 @@ main(void)
 	} else {
 		ok(0, "config: %s", err);
 	}
-	fake_stop(fake);
+	fakecli_stop(fake);
 	test_haproxies(cfgpath);
 	test_errors(cfgpath);
 	crypto_wipe_free(key_pem, key_len);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		printf("# could not remove %s\n", tmpdir);
+	tap_rmtree(tmpdir);
 	return tap_done();
 }
