@@ -36,9 +36,11 @@ build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 # The full suite: unit, fuzz-corpus replay, integration. The last line counts
-# every check of every test run.
+# every check of every test run. Four at once on two cores: the integration
+# suites mostly wait (on pebble, renewals of 30-120 s certificates, timeouts).
+TEST_JOBS ?= 4
 test: deps build
-	@$(MESON) test -C $(BUILD) --print-errorlogs --num-processes 2 >/dev/null 2>&1; \
+	@$(MESON) test -C $(BUILD) --print-errorlogs --num-processes $(TEST_JOBS) >/dev/null 2>&1; \
 	python3 tests/summary.py $(BUILD)/meson-logs/testlog.json
 
 unit: build
@@ -65,7 +67,7 @@ test-haproxy-3.2: deps build
 	v=$$(PATH=$$bin:$$PATH haproxy -v | head -n 1); echo "$$v (chroot ready in $$(( $$(date +%s) - t0 ))s)"; \
 	case "$$v" in *" version 3.2."*) ;; *) echo "not HAProxy 3.2"; echo "0 passed, 1 failed"; exit 1 ;; esac; \
 	PATH=$$bin:$$PATH $(MESON) test -C $(BUILD) --suite integration $(H32_TESTS) --logbase haproxy-3.2 \
-		--print-errorlogs --num-processes 2 >/dev/null 2>&1; \
+		--print-errorlogs --num-processes $(TEST_JOBS) >/dev/null 2>&1; \
 	echo "integration on HAProxy 3.2: $$(( $$(date +%s) - t0 ))s"; \
 	python3 tests/summary.py $(BUILD)/meson-logs/haproxy-3.2.json
 
@@ -110,8 +112,8 @@ CI_LEGS += test-deb
 test-deb: deb
 	python3 tests/deb/test_deb.py $(BUILD)/deb/hacme_$(VERSION)_amd64.deb
 
-# The unit, fuzz-replay and main integration suites under ASan+UBSan with
-# leak detection, in their own build dir (tests/sanitize.sh: SAN_SUITES).
+# The unit, fuzz-replay and every integration suite under ASan+UBSan with
+# leak detection, in their own build dir (tests/sanitize.sh: SAN_SUITES, SAN_JOBS).
 CI_LEGS += test-sanitize
 .PHONY: test-sanitize fuzz
 test-sanitize: deps

@@ -23,7 +23,7 @@ What is checked, each through a real TLS handshake with SNI:
   * reload-command (no runtime API) deploys for real: a new worker serves it
   * tune.bufsize too small for the chain: the error names tune.bufsize,
     nothing half-applied (no transaction, old certificate served, files back)
-  * wrk on the TLS frontend (a handshake per request) during 100
+  * wrk on the TLS frontend (a handshake per request) during 40 (DEPLOY_UPDATES)
     certificate updates: 0 failed requests
 """
 
@@ -40,7 +40,7 @@ import lab as L  # noqa: E402
 
 CONF = os.path.join(L.SRC, 'haproxy-conf')
 DRIVER = L.exe('tests/integration/deploy_driver')
-UPDATES = int(os.environ.get('DEPLOY_UPDATES', '100'))
+UPDATES = int(os.environ.get('DEPLOY_UPDATES', '40'))
 
 APP_CFG = """
 global
