@@ -20,15 +20,22 @@ seterr(char *err, size_t errlen, const char *fmt, const char *a)
 		snprintf(err, errlen, fmt, a);
 }
 
-int
-dnsmsg_dns01_name(const char *name, char *out, size_t len)
+/* <label>.<name>, a wildcard's "*." dropped; -1 when longer than len or a DNS name. */
+static int
+label_name(const char *label, const char *name, char *out, size_t len)
 {
 	int n;
 
 	if (strncmp(name, "*.", 2) == 0)
 		name += 2;
-	n = snprintf(out, len, "_acme-challenge.%s", name);
+	n = snprintf(out, len, "%s.%s", label, name);
 	return n < 0 || (size_t)n >= len || n > 253 ? -1 : 0;
+}
+
+int
+dnsmsg_dns01_name(const char *name, char *out, size_t len)
+{
+	return label_name("_acme-challenge", name, out, len);
 }
 
 void
@@ -43,12 +50,7 @@ dnsmsg_dns01_value(const char *keyauth, char out[44])
 int
 dnsmsg_persist_name(const char *name, char *out, size_t len)
 {
-	int n;
-
-	if (strncmp(name, "*.", 2) == 0)
-		name += 2;
-	n = snprintf(out, len, "_validation-persist.%s", name);
-	return n < 0 || (size_t)n >= len || n > 253 ? -1 : 0;
+	return label_name("_validation-persist", name, out, len);
 }
 
 int
@@ -124,14 +126,21 @@ random_id(void)
 	return id;
 }
 
+/* Encodes pkt (signed with key unless NULL) into m and frees pkt; a NULL pkt
+ * is a failed allocation. */
 static int
 pkt_out(struct dnsmsg_out *m, ldns_pkt *pkt, const struct dnsmsg_tsig *key, char *err,
     size_t errlen)
 {
 	ldns_status st;
 	char alg[32];
+	int rc = -1;
 
 	memset(m, 0, sizeof *m);
+	if (pkt == NULL) {
+		seterr(err, errlen, "%s", "out of memory");
+		return -1;
+	}
 	m->id = random_id();
 	ldns_pkt_set_id(pkt, m->id);
 	if (key != NULL) {
@@ -142,7 +151,7 @@ pkt_out(struct dnsmsg_out *m, ldns_pkt *pkt, const struct dnsmsg_tsig *key, char
 			/* ldns's text names the problem (bad base64, unknown algorithm) */
 			seterr(err, errlen, "TSIG signing: %s (check the tsig-secret-file: one "
 			    "base64 secret)", ldns_get_errorstr_by_id(st));
-			return -1;
+			goto out;
 		}
 		ldns_rr *t = ldns_pkt_tsig(pkt);
 		if (t != NULL && ldns_rr_rd_count(t) > 3)
@@ -151,9 +160,12 @@ pkt_out(struct dnsmsg_out *m, ldns_pkt *pkt, const struct dnsmsg_tsig *key, char
 	if (ldns_pkt2wire(&m->wire, pkt, &m->len) != LDNS_STATUS_OK) {
 		seterr(err, errlen, "%s", "cannot encode the DNS message");
 		dnsmsg_out_free(m);
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	ldns_pkt_free(pkt);
+	return rc;
 }
 
 int
@@ -162,21 +174,15 @@ dnsmsg_query(struct dnsmsg_out *m, const char *name, enum dnsmsg_type type, bool
 {
 	ldns_rdf *owner = ldns_dname_new_frm_str(name);
 	ldns_pkt *pkt;
-	int rc;
 
 	if (owner == NULL) {
 		seterr(err, errlen, "'%s' is not a DNS name", name);
 		return -1;
 	}
 	pkt = ldns_pkt_query_new(owner, (ldns_rr_type)type, LDNS_RR_CLASS_IN, rd ? LDNS_RD : 0);
-	if (pkt == NULL) {
-		seterr(err, errlen, "%s", "out of memory");
-		return -1;
-	}
-	ldns_pkt_set_edns_udp_size(pkt, DNSMSG_UDP_MAX);
-	rc = pkt_out(m, pkt, NULL, err, errlen);
-	ldns_pkt_free(pkt);
-	return rc;
+	if (pkt != NULL)
+		ldns_pkt_set_edns_udp_size(pkt, DNSMSG_UDP_MAX);
+	return pkt_out(m, pkt, NULL, err, errlen);
 }
 
 int
@@ -185,7 +191,7 @@ dnsmsg_update(struct dnsmsg_out *m, const char *zone, const char *fqdn, const ch
 {
 	ldns_rdf *z = ldns_dname_new_frm_str(zone);
 	ldns_rr_list *up = ldns_rr_list_new();
-	ldns_pkt *pkt = NULL;
+	ldns_pkt *pkt;
 	int rc = -1;
 
 	if (z == NULL || up == NULL) {
@@ -215,15 +221,9 @@ dnsmsg_update(struct dnsmsg_out *m, const char *zone, const char *fqdn, const ch
 	/* ldns_update_pkt_new() takes a copy of the list (LeakSanitizer) */
 	ldns_rr_list_deep_free(up);
 	up = NULL;
-	if (pkt == NULL) {
-		seterr(err, errlen, "%s", "out of memory");
-		goto out;
-	}
 	rc = pkt_out(m, pkt, key, err, errlen);
 out:
 	ldns_rdf_deep_free(z);
-	if (pkt != NULL)
-		ldns_pkt_free(pkt);
 	ldns_rr_list_deep_free(up);
 	return rc;
 }
@@ -310,12 +310,18 @@ take_rr(struct dnsmsg_reply *r, const ldns_rr *rr, bool answer)
 	}
 }
 
+static void
+take_section(struct dnsmsg_reply *r, const ldns_rr_list *l, bool answer)
+{
+	for (size_t i = 0; l != NULL && i < ldns_rr_list_rr_count(l); i++)
+		take_rr(r, ldns_rr_list_rr(l, i), answer);
+}
+
 int
 dnsmsg_parse(const uint8_t *wire, size_t len, struct dnsmsg_reply *r, char *err,
     size_t errlen)
 {
 	ldns_pkt *pkt = NULL;
-	ldns_rr_list *l;
 	ldns_rr *t;
 
 	memset(r, 0, sizeof *r);
@@ -333,15 +339,9 @@ dnsmsg_parse(const uint8_t *wire, size_t len, struct dnsmsg_reply *r, char *err,
 	r->rcode = ldns_pkt_get_rcode(pkt);
 	r->tc = ldns_pkt_tc(pkt);
 	r->aa = ldns_pkt_aa(pkt);
-	l = ldns_pkt_answer(pkt);
-	for (size_t i = 0; l != NULL && i < ldns_rr_list_rr_count(l); i++)
-		take_rr(r, ldns_rr_list_rr(l, i), true);
-	l = ldns_pkt_authority(pkt);
-	for (size_t i = 0; l != NULL && i < ldns_rr_list_rr_count(l); i++)
-		take_rr(r, ldns_rr_list_rr(l, i), false);
-	l = ldns_pkt_additional(pkt);
-	for (size_t i = 0; l != NULL && i < ldns_rr_list_rr_count(l); i++)
-		take_rr(r, ldns_rr_list_rr(l, i), false);
+	take_section(r, ldns_pkt_answer(pkt), true);
+	take_section(r, ldns_pkt_authority(pkt), false);
+	take_section(r, ldns_pkt_additional(pkt), false);
 	if ((t = ldns_pkt_tsig(pkt)) != NULL && ldns_rr_rd_count(t) > 5) {
 		const ldns_rdf *e = ldns_rr_rdf(t, 5);
 		if (ldns_rdf_size(e) == 2)
