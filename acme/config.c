@@ -21,6 +21,7 @@
 #include "common/addr.h"
 #include "common/atomicfile.h"
 #include "common/b64url.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 
 #define LINE_BYTES_MAX 4096	/* bytes of one line, without the LF */
@@ -291,18 +292,6 @@ struct parser {
 	struct nameset cert_names;	/* cert section names: duplicates in O(1) */
 };
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Copies s into buf (SHOW_BYTES) with control characters as \xNN (a
  * message stays one line, whatever a file or command line holds), cut at
  * a UTF-8 boundary with "...". */
@@ -350,7 +339,7 @@ perr(struct parser *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(p->err, p->errlen, "%s:%d: %s", SHOW(file, p->file), p->line, msg);
+	errbuf_set(p->err, p->errlen, "%s:%d: %s", SHOW(file, p->file), p->line, msg);
 	return -1;
 }
 
@@ -435,12 +424,12 @@ bool
 config_cert_name_valid(const char *name, char *why, size_t whylen)
 {
 	if (name != NULL && strlen(name) > CONFIG_CERT_NAME_MAX) {
-		set_err(why, whylen, "longer than %d characters (a certificate's name is "
+		errbuf_set(why, whylen, "longer than %d characters (a certificate's name is "
 		    "its file name)", CONFIG_CERT_NAME_MAX);
 		return false;
 	}
 	if (!config_section_name_valid(name)) {
-		set_err(why, whylen, "a certificate's name is its file name: use A-Z a-z "
+		errbuf_set(why, whylen, "a certificate's name is its file name: use A-Z a-z "
 		    "0-9 . _ - (not starting with '.')");
 		return false;
 	}
@@ -462,16 +451,16 @@ config_name_valid(const char *name, char *why, size_t whylen)
 	bool digits_only = true;
 
 	if (name == NULL || name[0] == '\0') {
-		set_err(why, whylen, "empty name");
+		errbuf_set(why, whylen, "empty name");
 		return false;
 	}
 	n = strlen(name);
 	if (n > CONFIG_NAME_MAX) {
-		set_err(why, whylen, "longer than %d characters", CONFIG_NAME_MAX);
+		errbuf_set(why, whylen, "longer than %d characters", CONFIG_NAME_MAX);
 		return false;
 	}
 	if (strchr(name, '*') != NULL) {
-		set_err(why, whylen, "http-01 cannot validate wildcards");
+		errbuf_set(why, whylen, "http-01 cannot validate wildcards");
 		return false;
 	}
 	if (is_ip_literal(name))
@@ -481,12 +470,12 @@ config_name_valid(const char *name, char *why, size_t whylen)
 
 		if (ch == '.' || ch == '\0') {
 			if (label == 0) {
-				set_err(why, whylen, ch == '\0' ?
+				errbuf_set(why, whylen, ch == '\0' ?
 				    "no trailing dot" : "empty label");
 				return false;
 			}
 			if (name[i - 1] == '-' || name[i - label] == '-') {
-				set_err(why, whylen, "a label starts or ends with '-'");
+				errbuf_set(why, whylen, "a label starts or ends with '-'");
 				return false;
 			}
 			labels++;
@@ -494,22 +483,22 @@ config_name_valid(const char *name, char *why, size_t whylen)
 			continue;
 		}
 		if (++label > 63) {
-			set_err(why, whylen, "a label is longer than 63 characters");
+			errbuf_set(why, whylen, "a label is longer than 63 characters");
 			return false;
 		}
 		if (ch >= 0x80) {
-			set_err(why, whylen, "not ASCII: write an internationalized "
+			errbuf_set(why, whylen, "not ASCII: write an internationalized "
 			    "name in punycode (xn--...)");
 			return false;
 		}
 		if (!(ch >= 'a' && ch <= 'z') && !(ch >= '0' && ch <= '9') && ch != '-') {
 			if (ch >= 'A' && ch <= 'Z')
-				set_err(why, whylen, "upper-case letter '%c'", ch);
+				errbuf_set(why, whylen, "upper-case letter '%c'", ch);
 			else if (ch > 0x20 && ch < 0x7f)
-				set_err(why, whylen, "character '%c' is not allowed "
+				errbuf_set(why, whylen, "character '%c' is not allowed "
 				    "(a-z, 0-9, '-', '.')", ch);
 			else
-				set_err(why, whylen, "character 0x%02x is not allowed "
+				errbuf_set(why, whylen, "character 0x%02x is not allowed "
 				    "(a-z, 0-9, '-', '.')", ch);
 			return false;
 		}
@@ -520,11 +509,11 @@ config_name_valid(const char *name, char *why, size_t whylen)
 			digits_only = false;
 	}
 	if (labels < 2) {
-		set_err(why, whylen, "not a fully qualified name (one label)");
+		errbuf_set(why, whylen, "not a fully qualified name (one label)");
 		return false;
 	}
 	if (digits_only) {
-		set_err(why, whylen, "neither a DNS name nor an IP address");
+		errbuf_set(why, whylen, "neither a DNS name nor an IP address");
 		return false;
 	}
 	return true;
@@ -606,7 +595,7 @@ addr_ok(const char *s, char *why, size_t whylen)
 	size_t hlen;
 
 	if (strlen(s) > ADDR_BYTES_MAX) {
-		set_err(why, whylen, "longer than %d bytes", ADDR_BYTES_MAX);
+		errbuf_set(why, whylen, "longer than %d bytes", ADDR_BYTES_MAX);
 		return false;
 	}
 	if (strncmp(hp, "master@", 7) == 0 || strncmp(hp, "unix@", 5) == 0 ||
@@ -624,11 +613,11 @@ addr_ok(const char *s, char *why, size_t whylen)
 	if (strcmp(hbuf, "*") == 0 || is_ip_literal(hbuf))
 		goto parse;
 	if (!host_name_ok(host, hlen)) {
-		set_err(why, whylen, "not a host name or IP address");
+		errbuf_set(why, whylen, "not a host name or IP address");
 		return false;
 	}
 	if (!port_ok(port)) {
-		set_err(why, whylen, "port must be 1..65535");
+		errbuf_set(why, whylen, "port must be 1..65535");
 		return false;
 	}
 	return true;
@@ -639,7 +628,7 @@ parse:
 		if (aerr[0] == '\'' && strncmp(aerr + 1, s, strlen(s)) == 0 &&
 		    strncmp(aerr + 1 + strlen(s), "': ", 3) == 0)
 			r = aerr + strlen(s) + 4;
-		set_err(why, whylen, "%s", r);
+		errbuf_set(why, whylen, "%s", r);
 		return false;
 	}
 	return true;
@@ -1708,7 +1697,7 @@ config_parse(struct config *c, const char *file, const char *text, size_t len,
 	s = text;
 	end = text + len;
 	if (len > CONFIG_FILE_MAX) {
-		set_err(err, errlen, "%s: larger than %d bytes", p.file, CONFIG_FILE_MAX);
+		errbuf_set(err, errlen, "%s: larger than %d bytes", p.file, CONFIG_FILE_MAX);
 		goto out;
 	}
 	if (len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
@@ -1755,17 +1744,17 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 
 	memset(c, 0, sizeof(*c));
 	if (path == NULL) {
-		set_err(err, errlen, "no config file given");
+		errbuf_set(err, errlen, "no config file given");
 		return -1;
 	}
 	if (file_read(path, CONFIG_FILE_MAX, &text, &len) < 0) {
 		if (errno == EFBIG)
-			set_err(err, errlen, "%s: larger than %d bytes",
+			errbuf_set(err, errlen, "%s: larger than %d bytes",
 			    SHOW(file, path), CONFIG_FILE_MAX);
 		else if (errno == EINVAL)
-			set_err(err, errlen, "%s: not a regular file", SHOW(file, path));
+			errbuf_set(err, errlen, "%s: not a regular file", SHOW(file, path));
 		else
-			set_err(err, errlen, "%s: %s", SHOW(file, path), strerror(errno));
+			errbuf_set(err, errlen, "%s: %s", SHOW(file, path), strerror(errno));
 		return -1;
 	}
 	rc = config_parse(c, path, text, len, err, errlen);
@@ -1886,14 +1875,14 @@ config_cert_for_name(struct config *c, const char *name, char *err, size_t errle
 	size_t n;
 
 	if (name == NULL || name[0] == '\0') {
-		set_err(err, errlen, "empty certificate name");
+		errbuf_set(err, errlen, "empty certificate name");
 		return NULL;
 	}
 	if ((found = config_find_cert(c, name)) != NULL)
 		return found;
 	n = strlen(name);
 	if (n > CONFIG_NAME_MAX) {
-		set_err(err, errlen, "'%s': longer than %d characters",
+		errbuf_set(err, errlen, "'%s': longer than %d characters",
 		    SHOW(s, name), CONFIG_NAME_MAX);
 		return NULL;
 	}
@@ -1906,14 +1895,14 @@ config_cert_for_name(struct config *c, const char *name, char *err, size_t errle
 		if (strcmp(c->implicit[i]->name, d) == 0)
 			return c->implicit[i];
 	if (!config_name_valid(d, why, sizeof(why))) {
-		set_err(err, errlen, "'%s': no cert section of that name, and %s",
+		errbuf_set(err, errlen, "'%s': no cert section of that name, and %s",
 		    SHOW(s, name), why);
 		return NULL;
 	}
 	/* the name becomes the certificate's file name: the same rule as a
 	 * cert section's (an IPv6 literal has ':') */
 	if (!config_cert_name_valid(d, why, sizeof(why))) {
-		set_err(err, errlen, "'%s': no cert section of that name, and %s: add "
+		errbuf_set(err, errlen, "'%s': no cert section of that name, and %s: add "
 		    "`cert NAME` with `domains %s`", SHOW(s, name), why, s);
 		return NULL;
 	}
@@ -1921,7 +1910,7 @@ config_cert_for_name(struct config *c, const char *name, char *err, size_t errle
 		d[n - 4] = '\0';
 		found = config_find_cert(c, d);
 		if (found != NULL && found->nkeys > 1) {
-			set_err(err, errlen, "'%s': cert %s (%s:%d) has two keys and writes "
+			errbuf_set(err, errlen, "'%s': cert %s (%s:%d) has two keys and writes "
 			    "%s.rsa.pem already: add a cert section with another name and "
 			    "`domains %s`", SHOW(s, name), found->name, c->file,
 			    found->line, found->name, s);
@@ -1930,12 +1919,12 @@ config_cert_for_name(struct config *c, const char *name, char *err, size_t errle
 		d[n - 4] = '.';
 	}
 	if (c->ncas == 0) {
-		set_err(err, errlen, "no ca section: add `ca NAME` with a "
+		errbuf_set(err, errlen, "no ca section: add `ca NAME` with a "
 		    "`directory` line");
 		return NULL;
 	}
 	if (c->ncas > 1) {
-		set_err(err, errlen, "'%s' has no cert section and there are "
+		errbuf_set(err, errlen, "'%s' has no cert section and there are "
 		    "several ca sections: add `cert %s` with a `ca NAME` line",
 		    SHOW(s, d), s);
 		return NULL;
@@ -1961,7 +1950,7 @@ oom:
 		cert_fini(ce);
 		free(ce);
 	}
-	set_err(err, errlen, "out of memory");
+	errbuf_set(err, errlen, "out of memory");
 	return NULL;
 }
 
@@ -2031,7 +2020,7 @@ config_adopt(struct config *c, const char *name, char *err, size_t errlen)
 	if (!got->implicit)
 		return 1;	/* a cert section (or adopted already) */
 	if ((certs = realloc(c->certs, (c->ncerts + 1) * sizeof(*certs))) == NULL) {
-		set_err(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -1;
 	}
 	c->certs = certs;

@@ -27,6 +27,7 @@
 
 #include "acme/crypto.h"
 #include "common/b64url.h"
+#include "common/errbuf.h"
 
 #define WHY_MAX 160		/* a reason that an outer message wraps */
 #define CSR_NAMES_MAX 1000	/* SANs in one CSR (Let's Encrypt takes 100) */
@@ -38,18 +39,6 @@ struct crypto_key {
 	enum keytype type;
 	bool priv;		/* false: public only (crypto_key_from_public) */
 };
-
-static void __attribute__((format(printf, 3, 4)))
-err_set(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Copies n bytes of untrusted text into dst (dstlen > 0): control bytes
  * become '?', a UTF-8 sequence is never cut in the middle. */
@@ -106,13 +95,13 @@ pkey_type(const EVP_PKEY *pk, char *why, size_t whylen)
 	int bits;
 
 	if (pk == NULL) {
-		err_set(why, whylen, "no public key");
+		errbuf_set(why, whylen, "no public key");
 		return KEYTYPE_NONE;
 	}
 	if (EVP_PKEY_is_a(pk, "EC")) {
 		if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME,
 		    group, sizeof(group), &glen)) {
-			err_set(why, whylen, "an EC key without a named curve "
+			errbuf_set(why, whylen, "an EC key without a named curve "
 			    "(only P-256 and P-384)");
 			return KEYTYPE_NONE;
 		}
@@ -120,7 +109,7 @@ pkey_type(const EVP_PKEY *pk, char *why, size_t whylen)
 			return KEYTYPE_EC_P256;
 		if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
 			return KEYTYPE_EC_P384;
-		err_set(why, whylen, "an EC key on curve %s (only P-256 and P-384)",
+		errbuf_set(why, whylen, "an EC key on curve %s (only P-256 and P-384)",
 		    group);
 		return KEYTYPE_NONE;
 	}
@@ -132,11 +121,11 @@ pkey_type(const EVP_PKEY *pk, char *why, size_t whylen)
 			return KEYTYPE_RSA3072;
 		if (bits == 4096)
 			return KEYTYPE_RSA4096;
-		err_set(why, whylen, "an RSA key of %d bits (only 2048, 3072 or "
+		errbuf_set(why, whylen, "an RSA key of %d bits (only 2048, 3072 or "
 		    "4096)", bits);
 		return KEYTYPE_NONE;
 	}
-	err_set(why, whylen, "a key of type %s (only ECDSA P-256/P-384 and "
+	errbuf_set(why, whylen, "a key of type %s (only ECDSA P-256/P-384 and "
 	    "RSA 2048/3072/4096)", EVP_PKEY_get0_type_name(pk) ?
 	    EVP_PKEY_get0_type_name(pk) : "unknown");
 	return KEYTYPE_NONE;
@@ -179,11 +168,11 @@ crypto_key_generate(enum keytype t, char *err, size_t errlen)
 		pk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)4096);
 		break;
 	case KEYTYPE_NONE:
-		err_set(err, errlen, "no key type to generate");
+		errbuf_set(err, errlen, "no key type to generate");
 		return NULL;
 	}
 	if (pk == NULL) {
-		err_set(err, errlen, "cannot generate a %s key", keytype_name(t));
+		errbuf_set(err, errlen, "cannot generate a %s key", keytype_name(t));
 		ERR_clear_error();
 		return NULL;
 	}
@@ -213,22 +202,22 @@ crypto_key_from_pem(const char *pem, size_t len, char *err, size_t errlen)
 	enum keytype t;
 
 	if (pem == NULL || len == 0 || len > CRYPTO_PEM_MAX) {
-		err_set(err, errlen, "not a PEM private key (%s)",
+		errbuf_set(err, errlen, "not a PEM private key (%s)",
 		    len > CRYPTO_PEM_MAX ? "too large" : "empty");
 		goto out;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	pk = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	if (pk == NULL) {
-		err_set(err, errlen, "not a PEM private key (or an encrypted "
+		errbuf_set(err, errlen, "not a PEM private key (or an encrypted "
 		    "one: hacme takes unencrypted PKCS#8 or EC/RSA keys)");
 		goto out;
 	}
 	if ((t = pkey_type(pk, why, sizeof(why))) == KEYTYPE_NONE) {
-		err_set(err, errlen, "unsupported private key: %s", why);
+		errbuf_set(err, errlen, "unsupported private key: %s", why);
 		goto out;
 	}
 	/* Cheap checks: a private part in range, and for EC that it matches
@@ -236,13 +225,13 @@ crypto_key_from_pem(const char *pem, size_t len, char *err, size_t errlen)
 	if ((ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL)) == NULL ||
 	    EVP_PKEY_private_check(ctx) != 1 ||
 	    (!keytype_is_rsa(t) && EVP_PKEY_pairwise_check(ctx) != 1)) {
-		err_set(err, errlen, "not a valid %s private key", keytype_name(t));
+		errbuf_set(err, errlen, "not a valid %s private key", keytype_name(t));
 		goto out;
 	}
 	k = key_wrap(pk, t, true);
 	pk = NULL;
 	if (k == NULL)
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 out:
 	EVP_PKEY_CTX_free(ctx);
 	EVP_PKEY_free(pk);
@@ -340,7 +329,7 @@ crypto_sign(const struct crypto_key *k, const void *data, size_t len,
 	int rc = -1;
 
 	if (k == NULL || k->type == KEYTYPE_NONE || !k->priv) {
-		err_set(err, errlen, "cannot sign: no private key");
+		errbuf_set(err, errlen, "cannot sign: no private key");
 		goto out;
 	}
 	ec = !keytype_is_rsa(k->type);
@@ -349,22 +338,22 @@ crypto_sign(const struct crypto_key *k, const void *data, size_t len,
 	    EVP_DigestSignInit(ctx, NULL, k->type == KEYTYPE_EC_P384 ?
 	    EVP_sha384() : EVP_sha256(), NULL, k->pkey) != 1 ||
 	    EVP_DigestSign(ctx, NULL, &n, data, len) != 1) {
-		err_set(err, errlen, "cannot sign with the %s key",
+		errbuf_set(err, errlen, "cannot sign with the %s key",
 		    keytype_name(k->type));
 		goto out;
 	}
 	if (n > (ec ? sizeof(der) : CRYPTO_SIG_MAX)) {
-		err_set(err, errlen, "signature of %zu bytes is too large", n);
+		errbuf_set(err, errlen, "signature of %zu bytes is too large", n);
 		goto out;
 	}
 	if (EVP_DigestSign(ctx, ec ? der : sig, &n, data, len) != 1) {
-		err_set(err, errlen, "cannot sign with the %s key",
+		errbuf_set(err, errlen, "cannot sign with the %s key",
 		    keytype_name(k->type));
 		goto out;
 	}
 	if (ec) {
 		if (ecdsa_der_to_raw(der, n, half, sig) < 0) {
-			err_set(err, errlen, "cannot convert the ECDSA signature");
+			errbuf_set(err, errlen, "cannot convert the ECDSA signature");
 			goto out;
 		}
 		n = 2 * half;
@@ -458,7 +447,7 @@ crypto_key_from_public(const char *a, const char *b, const char *crv,
 	alen = b64url_param(a, abuf, sizeof(abuf));
 	blen = b64url_param(b, bbuf, sizeof(bbuf));
 	if (alen <= 0 || blen <= 0) {
-		err_set(err, errlen, "public key: parameters are not base64url");
+		errbuf_set(err, errlen, "public key: parameters are not base64url");
 		goto out;
 	}
 	if ((bld = OSSL_PARAM_BLD_new()) == NULL)
@@ -476,7 +465,7 @@ crypto_key_from_public(const char *a, const char *b, const char *crv,
 		else if (strcmp(crv, "P-384") == 0)
 			width = 48;
 		if (width == 0 || (size_t)alen != width || (size_t)blen != width) {
-			err_set(err, errlen, "public key: not a P-256 or P-384 point");
+			errbuf_set(err, errlen, "public key: not a P-256 or P-384 point");
 			goto out;
 		}
 		point[0] = 0x04;	/* uncompressed */
@@ -493,19 +482,19 @@ crypto_key_from_public(const char *a, const char *b, const char *crv,
 		goto oom;
 	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
 	    EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-		err_set(err, errlen, "public key: invalid parameters");
+		errbuf_set(err, errlen, "public key: invalid parameters");
 		goto out;
 	}
 	if ((t = pkey_type(pk, why, sizeof(why))) == KEYTYPE_NONE) {
-		err_set(err, errlen, "unsupported public key: %s", why);
+		errbuf_set(err, errlen, "unsupported public key: %s", why);
 		goto out;
 	}
 	if ((k = key_wrap(pk, t, false)) == NULL)
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 	pk = NULL;
 	goto out;
 oom:
-	err_set(err, errlen, "out of memory");
+	errbuf_set(err, errlen, "out of memory");
 out:
 	EVP_PKEY_free(pk);
 	EVP_PKEY_CTX_free(ctx);
@@ -592,14 +581,14 @@ san_entry(const char *name, char *err, size_t errlen)
 	int iplen = ip_literal(name, ip);
 
 	if (iplen == 0 && !dns_name_ok(name)) {
-		err_set(err, errlen, "CSR: \"%.64s\" is not a DNS name or an IP "
+		errbuf_set(err, errlen, "CSR: \"%.64s\" is not a DNS name or an IP "
 		    "address", name);
 		return NULL;
 	}
 	if ((g = GENERAL_NAME_new()) == NULL ||
 	    (v = iplen ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new()) == NULL ||
 	    !(iplen ? ASN1_STRING_set(v, ip, iplen) : ASN1_STRING_set(v, name, -1))) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		ASN1_STRING_free(v);
 		GENERAL_NAME_free(g);
 		return NULL;
@@ -622,56 +611,56 @@ crypto_csr_b64url(const struct crypto_key *k, const char *const *names, size_t n
 	int derlen;
 
 	if (k == NULL || !k->priv) {
-		err_set(err, errlen, "CSR: no private key");
+		errbuf_set(err, errlen, "CSR: no private key");
 		goto out;
 	}
 	if (names == NULL || n == 0 || n > CSR_NAMES_MAX) {
-		err_set(err, errlen, "CSR: %zu names (1 to %d)", n, CSR_NAMES_MAX);
+		errbuf_set(err, errlen, "CSR: %zu names (1 to %d)", n, CSR_NAMES_MAX);
 		goto out;
 	}
 	if ((gens = sk_GENERAL_NAME_new_null()) == NULL) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (names[i] == NULL) {
-			err_set(err, errlen, "CSR: name %zu missing", i + 1);
+			errbuf_set(err, errlen, "CSR: name %zu missing", i + 1);
 			goto out;
 		}
 		if ((g = san_entry(names[i], err, errlen)) == NULL)
 			goto out;
 		if (!sk_GENERAL_NAME_push(gens, g)) {
 			GENERAL_NAME_free(g);
-			err_set(err, errlen, "out of memory");
+			errbuf_set(err, errlen, "out of memory");
 			goto out;
 		}
 	}
 	if ((req = X509_REQ_new()) == NULL ||
 	    !X509_REQ_set_version(req, X509_REQ_VERSION_1)) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	/* CN only for a DNS name: CAs want a CN that is one of the DNS SANs. */
 	if (strlen(names[0]) <= 64 && ip_literal(names[0], ip) == 0 &&
 	    !X509_NAME_add_entry_by_NID(X509_REQ_get_subject_name(req),
 	    NID_commonName, MBSTRING_ASC, (const unsigned char *)names[0], -1, -1, 0)) {
-		err_set(err, errlen, "CSR: cannot set the CN");
+		errbuf_set(err, errlen, "CSR: cannot set the CN");
 		goto out;
 	}
 	if (!X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0, 0) ||
 	    !X509_REQ_add_extensions(req, exts) ||
 	    !X509_REQ_set_pubkey(req, k->pkey)) {
-		err_set(err, errlen, "CSR: cannot add the names");
+		errbuf_set(err, errlen, "CSR: cannot add the names");
 		goto out;
 	}
 	if (X509_REQ_sign(req, k->pkey, EVP_sha256()) <= 0) {
-		err_set(err, errlen, "CSR: cannot sign with the %s key",
+		errbuf_set(err, errlen, "CSR: cannot sign with the %s key",
 		    keytype_name(k->type));
 		goto out;
 	}
 	if ((derlen = i2d_X509_REQ(req, &der)) <= 0 ||
 	    (out = crypto_b64url(der, (size_t)derlen)) == NULL)
-		err_set(err, errlen, "CSR: cannot encode");
+		errbuf_set(err, errlen, "CSR: cannot encode");
 out:
 	OPENSSL_free(der);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
@@ -720,7 +709,7 @@ pem_next_cert(BIO *bio, bool only_certs, struct der_cert *d, char *why, size_t w
 			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
 				rc = 0;
 			else
-				err_set(why, whylen, "a malformed PEM block");
+				errbuf_set(why, whylen, "a malformed PEM block");
 			goto out;
 		}
 		if (strcmp(name, "CERTIFICATE") == 0)
@@ -730,7 +719,7 @@ pem_next_cert(BIO *bio, bool only_certs, struct der_cert *d, char *why, size_t w
 
 			text_copy(safe, sizeof(safe), (const unsigned char *)name,
 			    strlen(name));
-			err_set(why, whylen, "a \"%s\" PEM block, not a CERTIFICATE",
+			errbuf_set(why, whylen, "a \"%s\" PEM block, not a CERTIFICATE",
 			    safe);
 			goto out;
 		}
@@ -742,12 +731,12 @@ pem_next_cert(BIO *bio, bool only_certs, struct der_cert *d, char *why, size_t w
 		data = NULL;
 	}
 	if (header[0] != '\0') {
-		err_set(why, whylen, "a CERTIFICATE block with PEM headers");
+		errbuf_set(why, whylen, "a CERTIFICATE block with PEM headers");
 		goto out;
 	}
 	p = data;
 	if ((d->x = d2i_X509(NULL, &p, len)) == NULL || p != data + len) {
-		err_set(why, whylen, "not an X.509 certificate");
+		errbuf_set(why, whylen, "not an X.509 certificate");
 		X509_free(d->x);
 		d->x = NULL;
 		goto out;
@@ -775,20 +764,20 @@ first_cert(const char *pem, size_t len, struct der_cert *d, char *err, size_t er
 
 	memset(d, 0, sizeof(*d));
 	if (pem == NULL || len == 0 || len > CRYPTO_PEM_MAX) {
-		err_set(err, errlen, "no PEM certificate (%s)",
+		errbuf_set(err, errlen, "no PEM certificate (%s)",
 		    len > CRYPTO_PEM_MAX ? "too large" : "empty");
 		return -1;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return -1;
 	}
 	r = pem_next_cert(bio, false, d, why, sizeof(why));
 	BIO_free(bio);
 	if (r == 0)
-		err_set(err, errlen, "no PEM certificate");
+		errbuf_set(err, errlen, "no PEM certificate");
 	else if (r < 0)
-		err_set(err, errlen, "certificate: %s", why);
+		errbuf_set(err, errlen, "certificate: %s", why);
 	return r == 1 ? 0 : -1;
 }
 
@@ -855,41 +844,41 @@ crypto_chain_parse(struct crypto_chain *c, const char *pem, size_t len,
 	memset(c, 0, sizeof(*c));
 	memset(d, 0, sizeof(d));
 	if (pem == NULL || len == 0 || len > CRYPTO_PEM_MAX) {
-		err_set(err, errlen, "certificate chain: %s", len > CRYPTO_PEM_MAX ?
+		errbuf_set(err, errlen, "certificate chain: %s", len > CRYPTO_PEM_MAX ?
 		    "larger than the limit" : "empty");
 		goto out;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	while ((r = pem_next_cert(bio, true, &next, why, sizeof(why))) == 1) {
 		if (n == CRYPTO_CHAIN_MAX) {
 			der_cert_fini(&next);
-			err_set(err, errlen, "certificate chain: more than %d "
+			errbuf_set(err, errlen, "certificate chain: more than %d "
 			    "certificates", CRYPTO_CHAIN_MAX);
 			goto out;
 		}
 		d[n++] = next;
 	}
 	if (r < 0) {
-		err_set(err, errlen, "certificate chain: block %zu: %s", n + 1, why);
+		errbuf_set(err, errlen, "certificate chain: block %zu: %s", n + 1, why);
 		goto out;
 	}
 	if (n == 0) {
-		err_set(err, errlen, "certificate chain: no certificate");
+		errbuf_set(err, errlen, "certificate chain: no certificate");
 		goto out;
 	}
 	for (size_t i = 0; i + 1 < n; i++) {
 		if (X509_check_issued(d[i + 1].x, d[i].x) != X509_V_OK) {
-			err_set(err, errlen, "certificate chain: certificate %zu "
+			errbuf_set(err, errlen, "certificate chain: certificate %zu "
 			    "is not the issuer of certificate %zu (wrong order?)",
 			    i + 2, i + 1);
 			goto out;
 		}
 		pub = X509_get0_pubkey(d[i + 1].x);
 		if (pub == NULL || X509_verify(d[i].x, pub) != 1) {
-			err_set(err, errlen, "certificate chain: the signature of "
+			errbuf_set(err, errlen, "certificate chain: the signature of "
 			    "certificate %zu does not verify with the key of "
 			    "certificate %zu", i + 1, i + 2);
 			goto out;
@@ -897,14 +886,14 @@ crypto_chain_parse(struct crypto_chain *c, const char *pem, size_t len,
 	}
 	for (size_t i = 0; i < n; i++) {
 		if ((c->pem[i] = der_to_pem(&d[i])) == NULL) {
-			err_set(err, errlen, "out of memory");
+			errbuf_set(err, errlen, "out of memory");
 			goto out;
 		}
 		c->n = i + 1;
 	}
 	name_text(X509_get_issuer_name(d[n - 1].x), true, top, sizeof(top));
 	if ((c->issuer_cn_top = strdup(top)) == NULL) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = 0;
@@ -960,16 +949,16 @@ serial_hex(const ASN1_INTEGER *sn, char out[CRYPTO_SERIAL_MAX], char *why,
 	int rc = -1;
 
 	if ((bn = ASN1_INTEGER_to_BN(sn, NULL)) == NULL) {
-		err_set(why, whylen, "an invalid serial number");
+		errbuf_set(why, whylen, "an invalid serial number");
 		return -1;
 	}
 	if (BN_is_negative(bn) || BN_num_bytes(bn) > 20) {
-		err_set(why, whylen, "a serial number that is negative or "
+		errbuf_set(why, whylen, "a serial number that is negative or "
 		    "longer than 20 bytes");
 		goto out;
 	}
 	if ((hex = BN_bn2hex(bn)) == NULL) {
-		err_set(why, whylen, "out of memory");
+		errbuf_set(why, whylen, "out of memory");
 		goto out;
 	}
 	for (p = hex; p[0] == '0' && p[1] != '\0'; p++)
@@ -1087,12 +1076,12 @@ crypto_cert_info(const char *pem, size_t len, struct crypto_cert_info *ci,
 		goto out;
 	if (serial_hex(X509_get0_serialNumber(d.x), ci->serial, why,
 	    sizeof(why)) < 0) {
-		err_set(err, errlen, "certificate: %s", why);
+		errbuf_set(err, errlen, "certificate: %s", why);
 		goto out;
 	}
 	if (asn1_time(X509_get0_notBefore(d.x), &ci->not_before) < 0 ||
 	    asn1_time(X509_get0_notAfter(d.x), &ci->not_after) < 0) {
-		err_set(err, errlen, "certificate: invalid validity dates");
+		errbuf_set(err, errlen, "certificate: invalid validity dates");
 		goto out;
 	}
 	name_text(X509_get_issuer_name(d.x), true, ci->issuer_cn,
@@ -1100,7 +1089,7 @@ crypto_cert_info(const char *pem, size_t len, struct crypto_cert_info *ci,
 	name_text(X509_get_subject_name(d.x), false, ci->subject_cn,
 	    sizeof(ci->subject_cn));
 	if (cert_sans(d.x, ci) < 0) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		goto out;
 	}
 	ari_id(d.x, ci->ari_id);
@@ -1152,7 +1141,7 @@ crypto_cert_der_b64url(const char *pem, size_t len, char *err, size_t errlen)
 	if (first_cert(pem, len, &d, err, errlen) < 0)
 		goto out;
 	if ((out = crypto_b64url(d.der, (size_t)d.len)) == NULL)
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 	der_cert_fini(&d);
 out:
 	ERR_clear_error();
@@ -1184,7 +1173,7 @@ tls_reason(char *err, size_t errlen, const char *what, const char *fallback)
 
 	if (e != 0)
 		ERR_error_string_n(e, buf, sizeof(buf));
-	err_set(err, errlen, "%s: %s", what, e != 0 ? buf : fallback);
+	errbuf_set(err, errlen, "%s: %s", what, e != 0 ? buf : fallback);
 }
 
 static SSL_CTX *
@@ -1216,7 +1205,7 @@ crypto_tls_probe_new(int fd, const char *sni, enum keytype only, char *err, size
 	SSL_CTX *ctx;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		err_set(err, errlen, "out of memory");
+		errbuf_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	if ((ctx = tls_client_ctx(only)) == NULL || (p->ssl = SSL_new(ctx)) == NULL) {
@@ -1265,11 +1254,11 @@ crypto_tls_probe_step(struct crypto_tls_probe *p, char serial[CRYPTO_SERIAL_MAX]
 		goto out;
 	}
 	if ((x = SSL_get0_peer_certificate(p->ssl)) == NULL) {
-		err_set(err, errlen, "TLS handshake: the server sent no certificate");
+		errbuf_set(err, errlen, "TLS handshake: the server sent no certificate");
 		goto out;
 	}
 	if (serial_hex(X509_get0_serialNumber(x), serial, why, sizeof(why)) < 0) {
-		err_set(err, errlen, "served certificate: %s", why);
+		errbuf_set(err, errlen, "served certificate: %s", why);
 		goto out;
 	}
 	st = CRYPTO_TLS_DONE;

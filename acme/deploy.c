@@ -57,6 +57,7 @@
 #include "common/addr.h"
 #include "common/atomicfile.h"
 #include "common/buf.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 
 #define DP_TLS_TIMEOUT 5.0
@@ -267,16 +268,6 @@ static void op_finish(struct dp_op *);
 
 /* ---- text ------------------------------------------------------------- */
 
-static void __attribute__((format(printf, 3, 4)))
-set_err(char *dst, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(dst, len, fmt, ap);
-	va_end(ap);
-}
-
 /* HAProxy's reply as one escaped line: lines joined with "; ". */
 static char *
 hap_text(char *dst, size_t dstlen, const char *reply, size_t len)
@@ -434,27 +425,27 @@ cl_change(struct deploy *d, const char *const *paths, size_t n, bool del, bool *
 
 	if ((fd = open(d->list_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
 	    flock(fd, LOCK_EX) < 0) {
-		set_err(err, errlen, "%s: %s", d->list_lock, strerror(errno));
+		errbuf_set(err, errlen, "%s: %s", d->list_lock, strerror(errno));
 		goto out;
 	}
 	if (file_read(list, DP_LIST_MAX, &text, &len) < 0) {
-		set_err(err, errlen, "crt-list %s: %s%s", list, strerror(errno), errno == ENOENT ?
-		    " (make it with haproxy-conf/make-fallback-cert.sh: its first line is the "
-		    "fallback certificate)" : "");
+		errbuf_set(err, errlen, "crt-list %s: %s%s", list, strerror(errno),
+		    errno == ENOENT ? " (make it with haproxy-conf/make-fallback-cert.sh: its "
+		    "first line is the fallback certificate)" : "");
 		goto out;
 	}
 	if (cl_edit(text, len, paths, n, del, had, &first, &firstlen, &out, &outlen) < 0) {
-		set_err(err, errlen, "no memory");
+		errbuf_set(err, errlen, "no memory");
 		goto out;
 	}
 	if (first == NULL) {
-		set_err(err, errlen, "crt-list %s has no first line (the fallback certificate "
+		errbuf_set(err, errlen, "crt-list %s has no first line (the fallback certificate "
 		    "hacme never touches): run haproxy-conf/make-fallback-cert.sh", list);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (firstlen == strlen(paths[i]) && memcmp(first, paths[i], firstlen) == 0) {
-			set_err(err, errlen, "%s is the first line of crt-list %s (the fallback "
+			errbuf_set(err, errlen, "%s is the first line of crt-list %s (the fallback "
 			    "certificate): hacme does not touch it", paths[i], list);
 			goto out;
 		}
@@ -465,7 +456,7 @@ cl_change(struct deploy *d, const char *const *paths, size_t n, bool del, bool *
 	}
 	if (out != NULL && atomic_write(list, out, outlen,
 	    stat(list, &st) == 0 ? (st.st_mode & 07777) : 0644) < 0) {
-		set_err(err, errlen, "crt-list %s: %s", list, strerror(errno));
+		errbuf_set(err, errlen, "crt-list %s: %s", list, strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -582,29 +573,29 @@ var_load(struct dp_var *v, const char *label, char *err, size_t errlen)
 	memset(&ch, 0, sizeof(ch));
 	memset(&ci, 0, sizeof(ci));
 	if (v->in_key == NULL || v->in_chain == NULL) {
-		set_err(err, errlen, "%s: no key or no chain", label);
+		errbuf_set(err, errlen, "%s: no key or no chain", label);
 		goto out;
 	}
 	if ((k = crypto_key_from_pem(v->in_key, v->in_key_len, why, sizeof(why))) == NULL) {
-		set_err(err, errlen, "%s: key: %s", label, why);
+		errbuf_set(err, errlen, "%s: key: %s", label, why);
 		goto out;
 	}
 	if (crypto_chain_parse(&ch, v->in_chain, v->in_chain_len, why, sizeof(why)) < 0) {
-		set_err(err, errlen, "%s: chain: %s", label, why);
+		errbuf_set(err, errlen, "%s: chain: %s", label, why);
 		goto out;
 	}
 	if (!crypto_cert_matches_key(ch.pem[0], strlen(ch.pem[0]), k)) {
-		set_err(err, errlen, "%s: the certificate is not for this key", label);
+		errbuf_set(err, errlen, "%s: the certificate is not for this key", label);
 		goto out;
 	}
 	if (v->suffix != NULL && strcmp(v->suffix, "rsa") == 0 &&
 	    !keytype_is_rsa(crypto_key_type(k))) {
-		set_err(err, errlen, "%s: the rsa variant holds a %s key", label,
+		errbuf_set(err, errlen, "%s: the rsa variant holds a %s key", label,
 		    keytype_name(crypto_key_type(k)));
 		goto out;
 	}
 	if (crypto_cert_info(ch.pem[0], strlen(ch.pem[0]), &ci, why, sizeof(why)) < 0) {
-		set_err(err, errlen, "%s: certificate: %s", label, why);
+		errbuf_set(err, errlen, "%s: certificate: %s", label, why);
 		goto out;
 	}
 	snprintf(v->serial, sizeof(v->serial), "%s", ci.serial);
@@ -616,7 +607,7 @@ var_load(struct dp_var *v, const char *label, char *err, size_t errlen)
 			snprintf(v->sni, sizeof(v->sni), "%s", ci.names[i]);
 	if ((chain = crypto_chain_join(&ch, &chainlen)) == NULL ||
 	    (v->pem = malloc(v->in_key_len + chainlen + 2)) == NULL) {
-		set_err(err, errlen, "no memory");
+		errbuf_set(err, errlen, "no memory");
 		goto out;
 	}
 	v->len = 0;
@@ -663,7 +654,7 @@ op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 		v = &op->var[i];
 		rc = file_read(v->path, STORE_FILE_MAX, &v->prev, &v->prevlen);
 		if (rc < 0 && errno != ENOENT) {
-			set_err(err, errlen, "%s: %s", v->path, strerror(errno));
+			errbuf_set(err, errlen, "%s: %s", v->path, strerror(errno));
 			return -1;
 		}
 		if (rc < 0)
@@ -672,19 +663,19 @@ op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 			if (op->kind == DP_CHECK)
 				continue;	/* as stored: nothing to write */
 		} else if (v->prev != NULL && !hfiles_owned(op->d->cfg->state_dir, v->path)) {
-			set_err(err, errlen, "%s exists and hacme did not write it: not replacing "
-			    "it (move it away, or take it over with `hacme import certbot`)",
-			    v->path);
+			errbuf_set(err, errlen, "%s exists and hacme did not write it: not "
+			    "replacing it (move it away, or take it over with `hacme import "
+			    "certbot`)", v->path);
 			return -1;
 		}
 		if (asprintf(&v->tmp, "%s.tmp.%ld", v->path, (long)getpid()) < 0) {
 			v->tmp = NULL;
-			set_err(err, errlen, "no memory");
+			errbuf_set(err, errlen, "no memory");
 			return -1;
 		}
 		(void)unlink(v->tmp);	/* a leftover of a crashed run with our pid */
 		if ((fd = open(v->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
-			set_err(err, errlen, "%s: %s", v->tmp, strerror(errno));
+			errbuf_set(err, errlen, "%s: %s", v->tmp, strerror(errno));
 			free(v->tmp);
 			v->tmp = NULL;
 			return -1;
@@ -703,7 +694,7 @@ op_write_tmps(struct dp_op *op, char *err, size_t errlen)
 			if ((w = write(fd, v->pem + off, v->len - off)) < 0 && errno == EINTR)
 				w = 0;
 		if (close(fd) < 0 || w < 0) {
-			set_err(err, errlen, "%s: %s", v->tmp, strerror(errno));
+			errbuf_set(err, errlen, "%s: %s", v->tmp, strerror(errno));
 			return -1;	/* var_fini removes the temp file */
 		}
 	}
@@ -720,7 +711,7 @@ op_rename_tmps(struct dp_op *op, char *err, size_t errlen)
 		if (v->tmp == NULL)
 			continue;
 		if (rename(v->tmp, v->path) < 0) {
-			set_err(err, errlen, "%s: %s", v->path, strerror(errno));
+			errbuf_set(err, errlen, "%s: %s", v->path, strerror(errno));
 			return -1;
 		}
 		free(v->tmp);
@@ -1665,10 +1656,10 @@ reload_exited(struct dp_op *op, int status)
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		op->reload_ok = true;
 	else if (WIFEXITED(status))
-		set_err(op->reload_err, sizeof(op->reload_err), "reload-command exited with "
+		errbuf_set(op->reload_err, sizeof(op->reload_err), "reload-command exited with "
 		    "status %d%s%s", WEXITSTATUS(status), esc[0] ? ": " : "", esc);
 	else
-		set_err(op->reload_err, sizeof(op->reload_err), "reload-command killed by "
+		errbuf_set(op->reload_err, sizeof(op->reload_err), "reload-command killed by "
 		    "signal %d%s%s", WTERMSIG(status), esc[0] ? ": " : "", esc);
 	op_reload_done(op);
 }
@@ -1719,7 +1710,7 @@ op_reload_start(struct dp_op *op)
 	op->child_exited = false;
 	op->out_fd = -1;
 	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0 || (pid = fork()) < 0) {
-		set_err(op->reload_err, sizeof(op->reload_err), "reload-command: %s",
+		errbuf_set(op->reload_err, sizeof(op->reload_err), "reload-command: %s",
 		    strerror(errno));
 		if (pfd[0] >= 0) {
 			close(pfd[0]);
@@ -2149,12 +2140,12 @@ op_new(struct deploy *d, enum dp_kind kind, const char *name, deploy_cb *cb, voi
 	struct dp_op *op;
 
 	if (name == NULL || cb == NULL || !config_cert_name_valid(name, NULL, 0)) {
-		set_err(err, errlen, "'%s': not a certificate name", name ? name : "(null)");
+		errbuf_set(err, errlen, "'%s': not a certificate name", name ? name : "(null)");
 		errno = EINVAL;
 		return NULL;
 	}
 	if (op_find(d, name) != NULL) {
-		set_err(err, errlen, "%s: already being deployed or removed", name);
+		errbuf_set(err, errlen, "%s: already being deployed or removed", name);
 		errno = EBUSY;
 		return NULL;
 	}
@@ -2163,7 +2154,7 @@ op_new(struct deploy *d, enum dp_kind kind, const char *name, deploy_cb *cb, voi
 		if (op != NULL)
 			free(op->name);
 		free(op);
-		set_err(err, errlen, "no memory");
+		errbuf_set(err, errlen, "no memory");
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -2236,7 +2227,7 @@ deploy_commit_files(struct deploy *d)
 			for (k = 0; k < op->nvar; k++)
 				if (op->var[k].tmp != NULL && fsync_path(op->var[k].tmp) < 0 &&
 				    op->error[0] == '\0')
-					set_err(op->error, sizeof(op->error), "%s: %s",
+					errbuf_set(op->error, sizeof(op->error), "%s: %s",
 					    op->var[k].tmp, strerror(errno));
 	TAILQ_FOREACH(op, &batch, filing)
 		if (op->error[0] == '\0' && op_rename_tmps(op, op->error, sizeof(op->error)) == 0)
@@ -2249,7 +2240,7 @@ deploy_commit_files(struct deploy *d)
 		err[0] = '\0';
 		if ((paths = calloc(n, sizeof(*paths))) == NULL ||
 		    (had = calloc(n, sizeof(*had))) == NULL)
-			set_err(err, sizeof(err), "no memory");
+			errbuf_set(err, sizeof(err), "no memory");
 		n = 0;
 		TAILQ_FOREACH(op, &batch, filing)
 			for (k = 0; paths != NULL && op->error[0] == '\0' && k < op->nvar; k++)
@@ -2322,21 +2313,21 @@ op_push(struct deploy *d, enum dp_kind kind, const char *name,
 	size_t i, k;
 
 	if (n < 1 || n > DEPLOY_VARIANTS_MAX || variants == NULL) {
-		set_err(err, errlen, "%s: 1 or 2 variants, not %zu", name ? name : "", n);
+		errbuf_set(err, errlen, "%s: 1 or 2 variants, not %zu", name ? name : "", n);
 		errno = EINVAL;
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		const char *s = variant_names ? variant_names[i] : NULL;
 		if (s != NULL && !suffix_valid(s)) {
-			set_err(err, errlen, "%s: variant '%s': use [a-z0-9]{1,16}", name, s);
+			errbuf_set(err, errlen, "%s: variant '%s': use [a-z0-9]{1,16}", name, s);
 			errno = EINVAL;
 			return -1;
 		}
 		for (k = 0; k < i; k++) {
 			const char *o = variant_names ? variant_names[k] : NULL;
 			if ((s == NULL && o == NULL) || (s && o && strcmp(s, o) == 0)) {
-				set_err(err, errlen, "%s: the same variant twice", name);
+				errbuf_set(err, errlen, "%s: the same variant twice", name);
 				errno = EINVAL;
 				return -1;
 			}
@@ -2348,12 +2339,12 @@ op_push(struct deploy *d, enum dp_kind kind, const char *name,
 	for (i = 0; i < n; i++) {
 		const char *s = variant_names ? variant_names[i] : NULL;
 		if (var_path(d, &op->var[i], name, s) < 0) {
-			set_err(err, errlen, "no memory");
+			errbuf_set(err, errlen, "no memory");
 			errno = ENOMEM;
 			goto fail;
 		}
 		if (var_copy(&op->var[i], variants[i]) < 0) {
-			set_err(err, errlen, "no memory");
+			errbuf_set(err, errlen, "no memory");
 			errno = ENOMEM;
 			goto fail;
 		}
@@ -2399,7 +2390,7 @@ deploy_remove(struct deploy *d, const char *name, deploy_cb *cb, void *arg,
 	op->nvar = DEPLOY_VARIANTS_MAX;
 	for (size_t i = 0; i < op->nvar; i++) {
 		if (var_path(d, &op->var[i], name, suffixes[i]) < 0) {
-			set_err(err, errlen, "no memory");
+			errbuf_set(err, errlen, "no memory");
 			errno = ENOMEM;
 			goto fail;
 		}
@@ -2442,7 +2433,7 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	size_t i;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		set_err(err, errlen, "no memory");
+		errbuf_set(err, errlen, "no memory");
 		return NULL;
 	}
 	d->loop = loop;
@@ -2472,29 +2463,30 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	    asprintf(&d->list_lock, "%s/crt-list.lock",
 	    cfg->state_dir) < 0) {
 		d->list_lock = NULL;
-		set_err(err, errlen, "no memory");
+		errbuf_set(err, errlen, "no memory");
 		goto fail;
 	}
 	if (mkdir_p(cfg->state_dir, 0700) < 0) {
-		set_err(err, errlen, "state-dir %s: %s", cfg->state_dir, strerror(errno));
+		errbuf_set(err, errlen, "state-dir %s: %s", cfg->state_dir, strerror(errno));
 		goto fail;
 	}
 	if (mkdir_p(d->cert_dir, 0750) < 0) {
-		set_err(err, errlen, "cert-dir %s: %s", d->cert_dir, strerror(errno));
+		errbuf_set(err, errlen, "cert-dir %s: %s", d->cert_dir, strerror(errno));
 		goto fail;
 	}
 	if (strpbrk(d->cert_dir, " \t\n#[;") != NULL) {
-		set_err(err, errlen, "cert-dir '%s': a crt-list or HAProxy command cannot hold "
+		errbuf_set(err, errlen, "cert-dir '%s': a crt-list or HAProxy command cannot hold "
 		    "this path (no blanks, '#', '[' or ';')", d->cert_dir);
 		goto fail;
 	}
 	if (d->list_dir && !hfiles_same_dir(d->cert_dir, d->list)) {
-		set_err(err, errlen, "crt-list %s is a directory: HAProxy adds only files inside "
-		    "it, so cert-dir must be that directory (remove the cert-dir line)", d->list);
+		errbuf_set(err, errlen, "crt-list %s is a directory: HAProxy adds only files "
+		    "inside it, so cert-dir must be that directory (remove the cert-dir line)",
+		    d->list);
 		goto fail;
 	}
 	if (cfg->crt_list != NULL && strpbrk(cfg->crt_list, " \t\n;") != NULL) {
-		set_err(err, errlen, "crt-list '%s': a HAProxy command cannot hold this path "
+		errbuf_set(err, errlen, "crt-list '%s': a HAProxy command cannot hold this path "
 		    "(no blanks or ';')", cfg->crt_list);
 		goto fail;
 	}
@@ -2505,7 +2497,7 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	if (cfg->nruntime_apis > 0 &&
 	    ((d->rts = calloc(cfg->nruntime_apis, sizeof(*d->rts))) == NULL ||
 	    (d->listings = calloc(cfg->nruntime_apis, sizeof(*d->listings))) == NULL)) {
-		set_err(err, errlen, "no memory");
+		errbuf_set(err, errlen, "no memory");
 		goto fail;
 	}
 	for (i = 0; i < cfg->nruntime_apis; i++) {
@@ -2515,14 +2507,14 @@ deploy_new(struct ev_loop *loop, const struct config *cfg, const struct deploy_o
 	}
 	if (cfg->ntls_checks > 0 &&
 	    (d->checks = calloc(cfg->ntls_checks, sizeof(*d->checks))) == NULL) {
-		set_err(err, errlen, "no memory");
+		errbuf_set(err, errlen, "no memory");
 		goto fail;
 	}
 	for (i = 0; i < cfg->ntls_checks; i++) {
 		if (addr_parse(&d->checks[i], cfg->tls_checks[i], err, errlen) < 0)
 			goto fail;
 		if (addr_is_unix(&d->checks[i])) {
-			set_err(err, errlen, "tls-check %s: a TLS check needs a tcp address",
+			errbuf_set(err, errlen, "tls-check %s: a TLS check needs a tcp address",
 			    cfg->tls_checks[i]);
 			goto fail;
 		}

@@ -10,15 +10,9 @@
 
 #include "acme/crypto.h"
 #include "common/b64url.h"
+#include "common/errbuf.h"
 
 #define TSIG_FUDGE 300
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, const char *a)
-{
-	if (err != NULL && errlen > 0)
-		snprintf(err, errlen, fmt, a);
-}
 
 /* <label>.<name>, a wildcard's "*." dropped; -1 when longer than len or a DNS name. */
 static int
@@ -138,7 +132,7 @@ pkt_out(struct dnsmsg_out *m, ldns_pkt *pkt, const struct dnsmsg_tsig *key, char
 
 	memset(m, 0, sizeof *m);
 	if (pkt == NULL) {
-		seterr(err, errlen, "%s", "out of memory");
+		errbuf_set(err, errlen, "%s", "out of memory");
 		return -1;
 	}
 	m->id = random_id();
@@ -149,7 +143,7 @@ pkt_out(struct dnsmsg_out *m, ldns_pkt *pkt, const struct dnsmsg_tsig *key, char
 		st = ldns_pkt_tsig_sign(pkt, key->name, key->secret, TSIG_FUDGE, alg, NULL);
 		if (st != LDNS_STATUS_OK) {
 			/* ldns's text names the problem (bad base64, unknown algorithm) */
-			seterr(err, errlen, "TSIG signing: %s (check the tsig-secret-file: one "
+			errbuf_set(err, errlen, "TSIG signing: %s (check the tsig-secret-file: one "
 			    "base64 secret)", ldns_get_errorstr_by_id(st));
 			goto out;
 		}
@@ -158,7 +152,7 @@ pkt_out(struct dnsmsg_out *m, ldns_pkt *pkt, const struct dnsmsg_tsig *key, char
 			m->mac = ldns_rdf_clone(ldns_rr_rdf(t, 3));
 	}
 	if (ldns_pkt2wire(&m->wire, pkt, &m->len) != LDNS_STATUS_OK) {
-		seterr(err, errlen, "%s", "cannot encode the DNS message");
+		errbuf_set(err, errlen, "%s", "cannot encode the DNS message");
 		dnsmsg_out_free(m);
 		goto out;
 	}
@@ -176,7 +170,7 @@ dnsmsg_query(struct dnsmsg_out *m, const char *name, enum dnsmsg_type type, bool
 	ldns_pkt *pkt;
 
 	if (owner == NULL) {
-		seterr(err, errlen, "'%s' is not a DNS name", name);
+		errbuf_set(err, errlen, "'%s' is not a DNS name", name);
 		return -1;
 	}
 	pkt = ldns_pkt_query_new(owner, (ldns_rr_type)type, LDNS_RR_CLASS_IN, rd ? LDNS_RD : 0);
@@ -195,7 +189,7 @@ dnsmsg_update(struct dnsmsg_out *m, const char *zone, const char *fqdn, const ch
 	int rc = -1;
 
 	if (z == NULL || up == NULL) {
-		seterr(err, errlen, "zone '%s' is not a DNS name", zone);
+		errbuf_set(err, errlen, "zone '%s' is not a DNS name", zone);
 		goto out;
 	}
 	if (fqdn != NULL) {
@@ -206,7 +200,7 @@ dnsmsg_update(struct dnsmsg_out *m, const char *zone, const char *fqdn, const ch
 			ldns_rr_free(rr);
 			ldns_rdf_deep_free(owner);
 			ldns_rdf_deep_free(txt);
-			seterr(err, errlen, "cannot make the TXT record of %s", fqdn);
+			errbuf_set(err, errlen, "cannot make the TXT record of %s", fqdn);
 			goto out;
 		}
 		ldns_rr_set_owner(rr, owner);
@@ -332,7 +326,7 @@ dnsmsg_parse(const uint8_t *wire, size_t len, struct dnsmsg_reply *r, char *err,
 			r->tc = (wire[2] & 0x02) != 0;
 			r->rcode = wire[3] & 0x0f;
 		}
-		seterr(err, errlen, "%s", "the reply is not a valid DNS message");
+		errbuf_set(err, errlen, "%s", "the reply is not a valid DNS message");
 		return -1;
 	}
 	r->id = ldns_pkt_id(pkt);

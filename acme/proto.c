@@ -13,6 +13,7 @@
 
 #include "acme/proto.h"
 #include "common/b64url.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "common/token.h"
 
@@ -21,18 +22,6 @@
 #define EXPLAIN_DETAIL 300	/* bytes of escaped CA detail in one clause */
 #define EXPLAIN_SUBS 10		/* subproblem clauses before "and N more" */
 #define RETRY_AFTER_MAX (365L * 86400)
-
-static void __attribute__((format(printf, 3, 4)))
-why_set(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || whylen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- small string checks ---- */
 
@@ -87,31 +76,31 @@ doc_parse(const char *what, const char *json, size_t len, char *why,
 	char *copy = NULL;
 
 	if (json == NULL) {
-		why_set(why, whylen, "%s: no document", what);
+		errbuf_set(why, whylen, "%s: no document", what);
 		goto out;
 	}
 	if (len > PROTO_MAX_DOC) {
-		why_set(why, whylen, "%s: document of %zu bytes is larger than "
+		errbuf_set(why, whylen, "%s: document of %zu bytes is larger than "
 		    "the %d byte limit", what, len, PROTO_MAX_DOC);
 		goto out;
 	}
 	if (memchr(json, '\0', len) != NULL) {
-		why_set(why, whylen, "%s: not valid JSON (NUL byte)", what);
+		errbuf_set(why, whylen, "%s: not valid JSON (NUL byte)", what);
 		goto out;
 	}
 	/* A NUL-terminated copy: cJSON's string scanner must find an end. */
 	if ((copy = dup_n(json, len)) == NULL) {
-		why_set(why, whylen, "%s: out of memory", what);
+		errbuf_set(why, whylen, "%s: out of memory", what);
 		goto out;
 	}
 	root = cJSON_ParseWithOpts(copy, &end, 1);
 	if (root == NULL) {
 		size_t at = end != NULL && end >= copy ? (size_t)(end - copy) : 0;
-		why_set(why, whylen, "%s: not valid JSON (at byte %zu)", what, at);
+		errbuf_set(why, whylen, "%s: not valid JSON (at byte %zu)", what, at);
 		goto out;
 	}
 	if (!cJSON_IsObject(root)) {
-		why_set(why, whylen, "%s: not a JSON object", what);
+		errbuf_set(why, whylen, "%s: not a JSON object", what);
 		cJSON_Delete(root);
 		root = NULL;
 	}
@@ -133,11 +122,11 @@ get_str(const cJSON *o, const char *where, const char *name, enum str_kind k,
 	if (v == NULL || cJSON_IsNull(v)) {
 		if (!required)
 			return 0;
-		why_set(why, whylen, "%s: missing \"%s\"", where, name);
+		errbuf_set(why, whylen, "%s: missing \"%s\"", where, name);
 		return -1;
 	}
 	if (!cJSON_IsString(v) || v->valuestring == NULL) {
-		why_set(why, whylen, "%s: \"%s\" is not a string", where, name);
+		errbuf_set(why, whylen, "%s: \"%s\" is not a string", where, name);
 		return -1;
 	}
 	n = strlen(v->valuestring);
@@ -152,7 +141,7 @@ get_str(const cJSON *o, const char *where, const char *name, enum str_kind k,
 		max = k == STR_URL ? PROTO_MAX_URL :
 		    k == STR_WORD ? PROTO_MAX_WORD : PROTO_MAX_NAME;
 		if (n == 0 || n > max || !url_chars(v->valuestring, n)) {
-			why_set(why, whylen, "%s: \"%s\" is not a valid %s "
+			errbuf_set(why, whylen, "%s: \"%s\" is not a valid %s "
 			    "(empty, longer than %zu bytes, or spaces or "
 			    "control bytes)", where, name,
 			    k == STR_URL ? "URL" : "value", max);
@@ -161,7 +150,7 @@ get_str(const cJSON *o, const char *where, const char *name, enum str_kind k,
 		break;
 	}
 	if ((*out = dup_n(v->valuestring, n)) == NULL) {
-		why_set(why, whylen, "%s: out of memory", where);
+		errbuf_set(why, whylen, "%s: out of memory", where);
 		return -1;
 	}
 	return 1;
@@ -179,7 +168,7 @@ get_time(const cJSON *o, const char *where, const char *name, bool required,
 	if (rc <= 0)
 		return rc;
 	if (proto_rfc3339_parse(s, strlen(s), out) < 0) {
-		why_set(why, whylen, "%s: \"%s\" is not an RFC 3339 date-time",
+		errbuf_set(why, whylen, "%s: \"%s\" is not an RFC 3339 date-time",
 		    where, name);
 		rc = -1;
 	}
@@ -197,7 +186,7 @@ get_bool(const cJSON *o, const char *where, const char *name, bool *out,
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsBool(v)) {
-		why_set(why, whylen, "%s: \"%s\" is not true or false", where,
+		errbuf_set(why, whylen, "%s: \"%s\" is not true or false", where,
 		    name);
 		return -1;
 	}
@@ -217,16 +206,16 @@ get_array(const cJSON *o, const char *where, const char *name, bool required,
 	if (v == NULL || cJSON_IsNull(v)) {
 		if (!required)
 			return 0;
-		why_set(why, whylen, "%s: missing \"%s\"", where, name);
+		errbuf_set(why, whylen, "%s: missing \"%s\"", where, name);
 		return -1;
 	}
 	if (!cJSON_IsArray(v)) {
-		why_set(why, whylen, "%s: \"%s\" is not an array", where, name);
+		errbuf_set(why, whylen, "%s: \"%s\" is not an array", where, name);
 		return -1;
 	}
 	*n = (size_t)cJSON_GetArraySize(v);
 	if (*n > PROTO_MAX_LIST) {
-		why_set(why, whylen, "%s: \"%s\" has more than %d entries",
+		errbuf_set(why, whylen, "%s: \"%s\" has more than %d entries",
 		    where, name, PROTO_MAX_LIST);
 		return -1;
 	}
@@ -253,7 +242,7 @@ get_str_array(const cJSON *o, const char *where, const char *name,
 	if (n == 0)
 		return 1;
 	if ((v = calloc(n, sizeof(*v))) == NULL) {
-		why_set(why, whylen, "%s: out of memory", where);
+		errbuf_set(why, whylen, "%s: out of memory", where);
 		return -1;
 	}
 	cJSON_ArrayForEach(e, arr) {
@@ -262,7 +251,7 @@ get_str_array(const cJSON *o, const char *where, const char *name,
 		if (i == n)
 			break;
 		if (!cJSON_IsString(e) || e->valuestring == NULL) {
-			why_set(why, whylen, "%s: \"%s\"[%zu] is not a string",
+			errbuf_set(why, whylen, "%s: \"%s\"[%zu] is not a string",
 			    where, name, i);
 			goto fail;
 		}
@@ -270,14 +259,14 @@ get_str_array(const cJSON *o, const char *where, const char *name,
 		if (k != STR_TEXT && (len == 0 || len > (k == STR_URL ?
 		    PROTO_MAX_URL : PROTO_MAX_NAME) ||
 		    !url_chars(e->valuestring, len))) {
-			why_set(why, whylen, "%s: \"%s\"[%zu] is not a valid %s",
+			errbuf_set(why, whylen, "%s: \"%s\"[%zu] is not a valid %s",
 			    where, name, i, k == STR_URL ? "URL" : "value");
 			goto fail;
 		}
 		if (len > PROTO_MAX_URL)
 			len = PROTO_MAX_URL;
 		if ((v[i] = dup_n(e->valuestring, len)) == NULL) {
-			why_set(why, whylen, "%s: out of memory", where);
+			errbuf_set(why, whylen, "%s: out of memory", where);
 			goto fail;
 		}
 		i++;
@@ -303,7 +292,7 @@ get_enum(const cJSON *o, const char *where, const char *name,
 		/* A status too odd to be a word is still an unknown status. */
 		if (s == NULL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o,
 		    name)))
-			why_set(why, whylen, "%s: unknown \"%s\"", where, name);
+			errbuf_set(why, whylen, "%s: unknown \"%s\"", where, name);
 		return -1;
 	}
 	for (size_t i = 0; i < nnames; i++)
@@ -315,7 +304,7 @@ get_enum(const cJSON *o, const char *where, const char *name,
 	{
 		char esc[64];
 
-		why_set(why, whylen, "%s: unknown %s \"%s\"", where, name,
+		errbuf_set(why, whylen, "%s: unknown %s \"%s\"", where, name,
 		    log_escape(esc, sizeof(esc), s, strlen(s)));
 	}
 out:
@@ -466,7 +455,7 @@ problem_from(const cJSON *o, struct proto_problem *p, char *why, size_t whylen)
 	}
 	return 0;
 nomem:
-	why_set(why, whylen, "problem: out of memory");
+	errbuf_set(why, whylen, "problem: out of memory");
 	proto_problem_free(p);
 	return -1;
 }
@@ -514,14 +503,14 @@ get_problem(const cJSON *o, const char *where, struct proto_problem **out,
 	if (v == NULL || cJSON_IsNull(v))
 		return 0;
 	if (!cJSON_IsObject(v)) {
-		why_set(why, whylen, "%s: \"error\" is not an object", where);
+		errbuf_set(why, whylen, "%s: \"error\" is not an object", where);
 		return -1;
 	}
 	if ((*out = calloc(1, sizeof(**out))) == NULL ||
 	    problem_from(v, *out, why, whylen) < 0) {
 		free(*out);
 		*out = NULL;
-		why_set(why, whylen, "%s: out of memory", where);
+		errbuf_set(why, whylen, "%s: out of memory", where);
 		return -1;
 	}
 	return 1;
@@ -880,7 +869,7 @@ proto_directory_parse(struct proto_directory *d, const char *json, size_t len,
 		goto out;
 	}
 	if (!cJSON_IsObject(meta)) {
-		why_set(why, whylen, "directory: \"meta\" is not an object");
+		errbuf_set(why, whylen, "directory: \"meta\" is not an object");
 		goto out;
 	}
 	if (get_str(meta, "directory meta", "termsOfService", STR_URL, false,
@@ -897,13 +886,13 @@ proto_directory_parse(struct proto_directory *d, const char *json, size_t len,
 		size_t n;
 
 		if (!cJSON_IsObject(prof)) {
-			why_set(why, whylen, "directory meta: \"profiles\" is "
+			errbuf_set(why, whylen, "directory meta: \"profiles\" is "
 			    "not an object");
 			goto out;
 		}
 		n = (size_t)cJSON_GetArraySize(prof);
 		if (n > PROTO_MAX_LIST) {
-			why_set(why, whylen, "directory meta: \"profiles\" has "
+			errbuf_set(why, whylen, "directory meta: \"profiles\" has "
 			    "more than %d entries", PROTO_MAX_LIST);
 			goto out;
 		}
@@ -935,7 +924,7 @@ proto_directory_parse(struct proto_directory *d, const char *json, size_t len,
 	rc = 0;
 	goto out;
 nomem:
-	why_set(why, whylen, "directory: out of memory");
+	errbuf_set(why, whylen, "directory: out of memory");
 out:
 	cJSON_Delete(root);
 	if (rc < 0)
@@ -1051,11 +1040,11 @@ proto_order_parse(struct proto_order *o, const char *json, size_t len,
 		goto out;
 	o->status = (enum proto_order_status)st;
 	if (n == 0) {
-		why_set(why, whylen, "order: \"identifiers\" is empty");
+		errbuf_set(why, whylen, "order: \"identifiers\" is empty");
 		goto out;
 	}
 	if ((o->identifiers = calloc(n, sizeof(*o->identifiers))) == NULL) {
-		why_set(why, whylen, "order: out of memory");
+		errbuf_set(why, whylen, "order: out of memory");
 		goto out;
 	}
 	cJSON_ArrayForEach(e, ids) {
@@ -1065,7 +1054,7 @@ proto_order_parse(struct proto_order *o, const char *json, size_t len,
 			break;
 		snprintf(where, sizeof(where), "order identifiers[%zu]", i);
 		if (!cJSON_IsObject(e)) {
-			why_set(why, whylen, "%s: not an object", where);
+			errbuf_set(why, whylen, "%s: not an object", where);
 			goto out;
 		}
 		o->nidentifiers = ++i;
@@ -1086,7 +1075,7 @@ proto_order_parse(struct proto_order *o, const char *json, size_t len,
 	    whylen) < 0)
 		goto out;
 	if (o->status == PROTO_ORDER_VALID && o->certificate == NULL) {
-		why_set(why, whylen, "order: status valid without "
+		errbuf_set(why, whylen, "order: status valid without "
 		    "\"certificate\"");
 		goto out;
 	}
@@ -1181,7 +1170,7 @@ challenge_from(const cJSON *o, const char *where, struct proto_challenge *c,
 		free(c->token);
 		c->token = NULL;
 		if (known) {
-			why_set(why, whylen, "%s: \"token\" is not base64url of "
+			errbuf_set(why, whylen, "%s: \"token\" is not base64url of "
 			    "1..%d characters", where, TOKEN_MAX);
 			return -1;
 		}
@@ -1204,11 +1193,11 @@ proto_authz_parse(struct proto_authz *a, const char *json, size_t len,
 		return -1;
 	id = cJSON_GetObjectItemCaseSensitive(root, "identifier");
 	if (id == NULL || cJSON_IsNull(id)) {
-		why_set(why, whylen, "authorization: missing \"identifier\"");
+		errbuf_set(why, whylen, "authorization: missing \"identifier\"");
 		goto out;
 	}
 	if (!cJSON_IsObject(id)) {
-		why_set(why, whylen, "authorization: \"identifier\" is not an "
+		errbuf_set(why, whylen, "authorization: \"identifier\" is not an "
 		    "object");
 		goto out;
 	}
@@ -1223,7 +1212,7 @@ proto_authz_parse(struct proto_authz *a, const char *json, size_t len,
 	a->status = (enum proto_authz_status)st;
 	if (n > 0 && (a->challenges = calloc(n, sizeof(*a->challenges))) ==
 	    NULL) {
-		why_set(why, whylen, "authorization: out of memory");
+		errbuf_set(why, whylen, "authorization: out of memory");
 		goto out;
 	}
 	cJSON_ArrayForEach(e, chs) {
@@ -1234,7 +1223,7 @@ proto_authz_parse(struct proto_authz *a, const char *json, size_t len,
 		snprintf(where, sizeof(where), "authorization challenges[%zu]",
 		    i);
 		if (!cJSON_IsObject(e)) {
-			why_set(why, whylen, "%s: not an object", where);
+			errbuf_set(why, whylen, "%s: not an object", where);
 			goto out;
 		}
 		a->nchallenges = ++i;
@@ -1313,11 +1302,11 @@ proto_renewal_info_parse(struct proto_renewal_info *r, const char *json,
 		return -1;
 	win = cJSON_GetObjectItemCaseSensitive(root, "suggestedWindow");
 	if (win == NULL || cJSON_IsNull(win)) {
-		why_set(why, whylen, "renewalInfo: missing \"suggestedWindow\"");
+		errbuf_set(why, whylen, "renewalInfo: missing \"suggestedWindow\"");
 		goto out;
 	}
 	if (!cJSON_IsObject(win)) {
-		why_set(why, whylen, "renewalInfo: \"suggestedWindow\" is not "
+		errbuf_set(why, whylen, "renewalInfo: \"suggestedWindow\" is not "
 		    "an object");
 		goto out;
 	}
@@ -1329,7 +1318,7 @@ proto_renewal_info_parse(struct proto_renewal_info *r, const char *json,
 	    &r->explanation_url, why, whylen) < 0)
 		goto out;
 	if (r->end < r->start) {
-		why_set(why, whylen, "renewalInfo: suggestedWindow ends before "
+		errbuf_set(why, whylen, "renewalInfo: suggestedWindow ends before "
 		    "it starts");
 		goto out;
 	}
@@ -2052,7 +2041,7 @@ proto_revoke_reason_parse(const char *s, int *code, char *why, size_t whylen)
 	char esc[48];
 
 	if (s == NULL || s[0] == '\0') {
-		why_set(why, whylen, "no revocation reason: use %s", accepted);
+		errbuf_set(why, whylen, "no revocation reason: use %s", accepted);
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof(revoke_reasons) / sizeof(*revoke_reasons);
@@ -2064,7 +2053,7 @@ proto_revoke_reason_parse(const char *s, int *code, char *why, size_t whylen)
 		    strcmp(s, num) != 0)
 			continue;
 		if (!revoke_reasons[i].accepted) {
-			why_set(why, whylen, "revocation reason %s (%d) is "
+			errbuf_set(why, whylen, "revocation reason %s (%d) is "
 			    "refused by ACME CAs: use %s",
 			    revoke_reasons[i].name, revoke_reasons[i].code,
 			    accepted);
@@ -2073,7 +2062,7 @@ proto_revoke_reason_parse(const char *s, int *code, char *why, size_t whylen)
 		*code = revoke_reasons[i].code;
 		return 0;
 	}
-	why_set(why, whylen, "unknown revocation reason \"%s\": use %s",
+	errbuf_set(why, whylen, "unknown revocation reason \"%s\": use %s",
 	    log_escape(esc, sizeof(esc), s, strlen(s)), accepted);
 	return -1;
 }

@@ -24,6 +24,7 @@
 #include "acme/proto.h"
 #include "acme/store.h"
 #include "common/atomicfile.h"
+#include "common/errbuf.h"
 
 #define STAGE ".new"
 #define TRASH ".rm."		/* certs/.rm.<name>: a removal in progress */
@@ -44,11 +45,9 @@ serr(char *err, size_t errlen, int e, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err != NULL && errlen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
+	va_start(ap, fmt);
+	errbuf_vset(err, errlen, fmt, ap);
+	va_end(ap);
 	errno = e;
 	return -1;
 }

@@ -10,6 +10,7 @@
 #include "common/b64url.h"
 #include "common/buf.h"
 #include "common/ctl.h"
+#include "common/errbuf.h"
 #include "common/log.h"
 #include "common/token.h"
 #include "tap.h"
@@ -106,6 +107,21 @@ test_atomic(void)
 	snprintf(path, sizeof(path), "%s/missing/x", dir);
 	ok(atomic_write(path, "x", 1, 0600) < 0, "atomic: missing directory fails");
 	tap_rmtree(dir);
+}
+
+static void
+test_errbuf(void)
+{
+	char err[8] = "unset";
+
+	errbuf_set(err, sizeof err, "%s %d", "code", 42);
+	is_str(err, "code 42", "errbuf: formatted");
+	errbuf_set(err, sizeof err, "%s", "a longer message");
+	is_str(err, "a longe", "errbuf: cut to the buffer, terminated");
+	errbuf_set(err, 0, "%s", "x");
+	is_str(err, "a longe", "errbuf: errlen 0 leaves the buffer alone");
+	errbuf_set(NULL, 8, "%s", "x");
+	ok(1, "errbuf: a NULL buffer is no message");
 }
 
 static void
@@ -243,6 +259,7 @@ main(void)
 	test_token();
 	test_ctl();
 	test_atomic();
+	test_errbuf();
 	test_addr();
 	test_buf_log();
 	test_log_limit();
