@@ -1005,13 +1005,7 @@ check_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		for (size_t k = 0; k < r->nrc && !used; k++)
 			used = r->rc[k].ca == ca;
 		if (used && ca->state == CA_FAILED) {
-			acme_free(ca->acme);
-			ca->acme = NULL;
-			http_client_free(ca->http);
-			ca->http = NULL;
-			crypto_key_free(ca->key);
-			ca->key = NULL;
-			ca->state = CA_IDLE;
+			worker_ca_reset(ca);
 			worker_ca_start(&r->w, ca, false, NULL, NULL);
 		}
 	}
@@ -1514,11 +1508,8 @@ sighup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 				r->w.cas[i].key = NULL;
 			}
 	}
-	for (size_t i = 0; i < r->w.ncas; i++) {
-		acme_free(r->w.cas[i].acme);
-		http_client_free(r->w.cas[i].http);
-		crypto_key_free(r->w.cas[i].key);
-	}
+	for (size_t i = 0; i < r->w.ncas; i++)
+		worker_ca_reset(&r->w.cas[i]);	/* the ones not moved */
 	free(r->w.cas);
 	free(keepca);
 	r->w.cas = ncas;

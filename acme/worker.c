@@ -387,6 +387,18 @@ ca_account_changed(void *arg, const char *url)
 }
 
 void
+worker_ca_reset(struct ca_ctx *c)
+{
+	acme_free(c->acme);
+	c->acme = NULL;
+	http_client_free(c->http);
+	c->http = NULL;
+	crypto_key_free(c->key);
+	c->key = NULL;
+	c->state = CA_IDLE;
+}
+
+void
 worker_ca_moved(struct ca_ctx *c)
 {
 	if (c->acme != NULL)
@@ -550,11 +562,8 @@ worker_fini(struct worker *w)
 		ev_prepare_stop(w->loop, &w->flush);
 	}
 	worker_agents_free(w);
-	for (size_t i = 0; i < w->ncas; i++) {
-		acme_free(w->cas[i].acme);
-		http_client_free(w->cas[i].http);
-		crypto_key_free(w->cas[i].key);
-	}
+	for (size_t i = 0; i < w->ncas; i++)
+		worker_ca_reset(&w->cas[i]);
 	free(w->cas);
 	w->cas = NULL;
 	w->ncas = 0;

@@ -82,6 +82,10 @@ struct ca_ctx *worker_ca(struct worker *w, const struct config_ca *ca);
 int worker_ca_start(struct worker *w, struct ca_ctx *c, bool only_existing,
     void (*cb)(void *arg, const char *err), void *arg);
 
+/* Frees c's ACME client, HTTP client and account key: c is CA_IDLE, ready
+ * for worker_ca_start again. */
+void worker_ca_reset(struct ca_ctx *c);
+
 /* c was copied to a new place (SIGHUP kept a started CA): its client's
  * callbacks follow it. Only for a CA in state CA_UP. */
 void worker_ca_moved(struct ca_ctx *c);
