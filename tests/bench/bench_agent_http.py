@@ -26,7 +26,10 @@ under the same machine load.
 
 Environment: HACME_BUILD, BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONNS
 (32), BENCH_TOKENS (1000), BENCH_AGENT_LOG (info), BENCH_AGENT_CPU (the
-agent's CPU; default 0, with haproxy). Lines starting with
+agent's CPU; default 0, with haproxy), BENCH_AGENT_TRANSPORTS (how haproxy
+reaches the agent, "tcp unix": 127.0.0.1 and a unix socket, each a
+haproxy + hacme-spoa pair of its own per version), BENCH_PATHS (the paths
+measured, "agent map stateless"; agent and map are needed for the ratio). Lines starting with
 SUMMARY are collected by run.sh. Exit status 1 on any wrong answer.
 """
 
@@ -55,6 +58,9 @@ PATHS = [
     ('map', '/map/acme-challenge/'),
     ('stateless', '/stateless/acme-challenge/'),
 ]
+_want = os.environ.get('BENCH_PATHS', 'agent map stateless').split()
+PATHS = [p for p in PATHS if p[0] in _want]
+TRANSPORTS = os.environ.get('BENCH_AGENT_TRANSPORTS', 'tcp unix').split()
 
 BENCH_RULES = '''\
     # --- bench only (tests/bench/bench_agent_http.py): (b) a native map
@@ -134,12 +140,20 @@ class Target:
     """One haproxy (from bindir, None: PATH's) with its own hacme-spoa,
     both pinned to the server CPUs, the tokens published to both paths."""
 
-    def __init__(self, lab, bindir, thumb, tokens, server_cpus):
+    def __init__(self, lab, bindir, transport, thumb, tokens, server_cpus):
         self.env_path = {'PATH': bindir + os.pathsep + os.environ.get('PATH', '')} if bindir else {}
         self.version = haproxy_version(self.env_path)
-        tag = re.sub(r'[^0-9A-Za-z.]', '_', self.version)
+        self.transport = transport
+        self.name = '%s %s' % (self.version, transport)
+        tag = re.sub(r'[^0-9A-Za-z.]', '_', self.version) + '-' + transport
         map_path = lab.write('bench-%s.map' % tag, '')
-        self.agent = agent = lab.agent(log_level=AGENT_LOG)
+        if transport == 'unix':
+            self.agent = agent = lab.agent(log_level=AGENT_LOG,
+                                           listen_unix=lab.path('spop-%s.sock' % tag))
+        elif transport == 'tcp':
+            self.agent = agent = lab.agent(log_level=AGENT_LOG)
+        else:
+            raise LabError('BENCH_AGENT_TRANSPORTS: %r is neither tcp nor unix' % transport)
         d = lab.path('certs-' + tag)
         subprocess.run([os.path.join(SRC, 'haproxy-conf', 'make-fallback-cert.sh'), d],
                        check=True, capture_output=True, timeout=60)
@@ -150,7 +164,7 @@ class Target:
             'HACME_HTTPS_BIND': '127.0.0.1:%d' % lab.port(),
             'HACME_CRT_LIST': os.path.join(d, 'certs.list'),
             'HACME_SPOE_CONF': os.path.join(SRC, 'haproxy-conf', 'spoe-acme.conf'),
-            'HACME_AGENT_ADDR': '127.0.0.1:%d' % agent.listen_port,
+            'HACME_AGENT_ADDR': agent.listen_addr,
             'HACME_STATS_SOCKET': sock,
             'HACME_APP_ADDR': '127.0.0.1:%d' % lab.port(),
         }
@@ -185,11 +199,11 @@ class Target:
         checks = []
         for name, prefix in PATHS:
             st, _, body = http_get(self.http_port, prefix + tok, host=HOST)
-            checks.append(('%s %s: published token -> 200 key authorization' % (self.version, name),
+            checks.append(('%s %s: published token -> 200 key authorization' % (self.name, name),
                            (st, body.decode()) == (200, '%s.%s' % (tok, thumb))))
             st, _, body = http_get(self.http_port, prefix + unknown, host=HOST)
             want = 200 if name == 'stateless' else 404   # stateless answers anything
-            checks.append(('%s %s: unknown token -> %d' % (self.version, name, want), st == want))
+            checks.append(('%s %s: unknown token -> %d' % (self.name, name, want), st == want))
         return checks
 
 
@@ -202,7 +216,7 @@ def main():
         thumb = b64(32)
         tokens = [b64(32) for _ in range(NTOKENS)]
         tokfile = lab.write('tokens.txt', ''.join(t + '\n' for t in tokens))
-        targets = [Target(lab, d, thumb, tokens, server_cpus) for d in bindirs]
+        targets = [Target(lab, d, t, thumb, tokens, server_cpus) for d in bindirs for t in TRANSPORTS]
 
         tok, unknown = tokens[NTOKENS // 2], b64(32)
         for tg in targets:
@@ -229,9 +243,9 @@ def main():
                     tg.results[name].append(r)
                     if name == 'agent':
                         tg.agent_requests += r['requests']
-                    print('round %d %-10s %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU us/req '
+                    print('round %d %-15s %-9s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  CPU us/req '
                           'haproxy %5.1f agent %4.1f  ok %d bad %d non-200 %d socket errors %d'
-                          % (rnd + 1, tg.version, name, r['rps'], r['p50_us'] / 1e3,
+                          % (rnd + 1, tg.name, name, r['rps'], r['p50_us'] / 1e3,
                              r['p99_us'] / 1e3, r['hap_us'], r['agent_us'], r['ok'], r['bad'],
                              r['non200'], r['err_connect'] + r['err_read'] + r['err_write'] +
                              r['err_timeout']),
@@ -239,7 +253,7 @@ def main():
         for tg, h0 in zip(targets, hits0):
             # wrk does not count the requests still in flight when it stops
             print('%s: agent STATS hits during the agent runs: %d (wrk counted %d answers)'
-                  % (tg.version, tg.agent.stats()['hits'] - h0, tg.agent_requests))
+                  % (tg.name, tg.agent.stats()['hits'] - h0, tg.agent_requests))
 
     where = ('haproxy (nbthread 1) on CPU 0, hacme-spoa on CPU %s, wrk -t1 on CPU 1'
              % (AGENT_CPU if AGENT_CPU is not None else 0)
@@ -272,8 +286,8 @@ def summary(tg, where):
         med[name]['ok'] = sum(r['ok'] for r in rs)
     ratio = med['agent']['rps'] / med['map']['rps']
     added = (med['agent']['p99_us'] - med['map']['p99_us']) / 1e3
-    out = ['HTTP through haproxy %s: %s; wrk -c%d, %d tokens, agent --log-level %s,'
-           % (tg.version, where, CONNS, NTOKENS, AGENT_LOG),
+    out = ['HTTP through haproxy %s (agent over %s): %s; wrk -c%d, %d tokens, agent --log-level %s,'
+           % (tg.version, tg.transport, where, CONNS, NTOKENS, AGENT_LOG),
            '  medians of %d rounds x %d s:' % (ROUNDS, SECONDS),
            '  %-10s %8s %7s %7s %20s %11s %7s'
            % ('path', 'req/s', 'p50 ms', 'p99 ms', 'CPU us/req hap+agent', 'answers ok', 'errors')]
@@ -282,8 +296,9 @@ def summary(tg, where):
         out.append('  %-10s %8.0f %7.2f %7.2f %13.1f + %4.1f %11d %7d'
                    % (name, m['rps'], m['p50_us'] / 1e3, m['p99_us'] / 1e3, m['hap_us'],
                       m['agent_us'], m['ok'], m['errors']))
-    out.append('  agent/map req/s: %.2f (target >= 0.70); stateless/map: %.2f'
-               % (ratio, med['stateless']['rps'] / med['map']['rps']))
+    out.append('  agent/map req/s: %.2f (target >= 0.70)%s'
+               % (ratio, '; stateless/map: %.2f' % (med['stateless']['rps'] / med['map']['rps'])
+                  if 'stateless' in med else ''))
     out.append('  p99 added by the agent vs map: %.2f ms (target < 1 ms); server CPU per '
                'request agent/map: %.2f' % (added, med['agent']['cpu_us'] / med['map']['cpu_us']))
     return out, failures

@@ -2,8 +2,9 @@
 # run.sh [BUILD_DIR] - `make bench`: every hacme benchmark in order, then one
 # summary block. Figures, not tests: nothing here has a time limit.
 #   1. HTTP through the real haproxy: the agent path vs a native map lookup
-#      vs the acme.sh stateless answer, HAProxy 2.6 and 3.2 in one
-#      interleaved run (bench_agent_http.py, wrk)
+#      vs the acme.sh stateless answer, HAProxy 2.6 and 3.2, each with the
+#      agent over TCP and over a unix socket, in one interleaved run
+#      (bench_agent_http.py, wrk)
 #   2. SPOP straight to hacme-spoa: spop_loadgen, pipelined NOTIFYs, the
 #      agent pinned to CPU 0 and the load generator to CPU 1, with
 #      --log-level warning, info (stderr to a file) and info (stderr to
@@ -26,8 +27,9 @@
 #   9. the agent under a flood of 10,000 SPOP connections (idle, slowloris,
 #      pipelining without reading): peak RSS, legitimate answers through
 #      haproxy (bench_agent_flood.py: BENCH_FLOOD_CONNS, BENCH_FLOOD_SECONDS)
-# Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS (HTTP,
-# see bench_agent_http.py), BENCH_HAPROXY_32=0 (HTTP on 2.6 only);
+# Environment: BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNS, BENCH_TOKENS,
+# BENCH_AGENT_TRANSPORTS ("tcp unix"), BENCH_PATHS (HTTP, see
+# bench_agent_http.py), BENCH_HAPROXY_32=0 (HTTP on 2.6 only);
 # BENCH_SPOP_CONNS (connection counts, "1 4 16"),
 # BENCH_SPOP_SECONDS (5), BENCH_SPOP_WINDOW (NOTIFYs in flight per
 # connection, 256), BENCH_SPOP_REPEAT (runs per configuration, the best is

@@ -462,6 +462,30 @@ def run(cfg_name):
         t.eq((st, body.decode()), (200, ka), 'agent restarted: HAProxy reconnects and the token is served')
         wait_until(lambda: server_status(hap) == 'UP', 10, 'agent UP again', hap)
         t.eq(server_status(hap), 'UP', 'the health check reports the restarted agent UP')
+
+        # --- SPOP over a unix socket (haproxy.cfg) ------------------------
+        if cfg_name == 'haproxy.cfg':
+            spop_path = lab.path('spop.sock')
+            uagent = lab.agent(listen_unix=spop_path, log_level='info')
+            t.eq(stat.S_ISSOCK(os.stat(spop_path).st_mode), True,
+                 '--listen unix@PATH: the agent listens on a unix socket')
+            usock = lab.path('admin-unix.sock')
+            uport = lab.port()
+            uenv = dict(env, HACME_HTTP_BIND='127.0.0.1:%d' % uport,
+                        HACME_HTTPS_BIND='127.0.0.1:%d' % lab.port(),
+                        HACME_AGENT_ADDR='unix@' + spop_path, HACME_STATS_SOCKET=usock)
+            uhap = lab.haproxy(os.path.join(conf, cfg_name), env=uenv, stats_socket=usock,
+                               name='haproxy-unix')
+            wait_until(lambda: server_status(uhap) == 'UP', 10, 'unix agent UP in show stat', uhap)
+            t.eq(server_status(uhap), 'UP', 'HACME_AGENT_ADDR=unix@PATH: the spop-check reports UP')
+            utok, uka = new_token()
+            uagent.ctl('ADD %s %s 300' % (utok, uka))
+            st, _, body = get(uport, utok)
+            t.eq((st, body.decode()), (200, uka), 'over the unix socket: 200 with the key authorization')
+            t.eq(get(uport, new_token()[0])[0], 404, 'over the unix socket: unknown token 404')
+            t.ok(uagent.stats()['notifies'] >= 2, 'the NOTIFYs came over the unix socket')
+            uagent.stop()
+            t.eq(get(uport, utok)[0], 503, 'unix socket agent stopped: 503')
     return t.done()
 
 

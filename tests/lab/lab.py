@@ -1202,16 +1202,23 @@ class Lab:
         return p
 
     # ---- hacme-spoa
-    def agent(self, listen_port=None, control=None, args=(), timeout=15, log_level=None):
+    def agent(self, listen_port=None, control=None, args=(), timeout=15, log_level=None,
+              listen_unix=None):
         """Start $HACME_BUILD/spoa/hacme-spoa --listen 127.0.0.1:<listen_port>
-        --control <control> (default a unix socket in the lab dir; an int
-        means tcp 127.0.0.1:<port>) and wait for the control socket to
-        answer PING. Returns an Agent: .listen_port, .control (address),
-        .ctl(line) -> reply lines, .stats()."""
+        (or unix@<listen_unix>, a path) --control <control> (default a unix
+        socket in the lab dir; an int means tcp 127.0.0.1:<port>) and wait
+        for the control socket to answer PING. Returns an Agent:
+        .listen_port (None with listen_unix), .listen_addr (what HAProxy's
+        server line takes), .control (address), .ctl(line) -> reply lines,
+        .stats()."""
         binary = exe('spoa/hacme-spoa')
         if not os.path.exists(binary):
             raise LabError('%s not built' % binary)
-        listen_port = listen_port or self.port()
+        if listen_unix:
+            listen_port, listen_addr = None, 'unix@' + listen_unix
+        else:
+            listen_port = listen_port or self.port()
+            listen_addr = '127.0.0.1:%d' % listen_port
         control_path = control_port = None
         if control is None:
             control_path = self.path(self._unique('agent') + '.ctl')
@@ -1223,17 +1230,19 @@ class Lab:
             control_path = control[5:]
         else:
             control_port = int(control.rsplit(':', 1)[1])
-        argv = [binary, '--listen', 'ipv4@127.0.0.1:%d' % listen_port, '--control', control]
+        argv = [binary, '--listen', 'unix@' + listen_unix if listen_unix
+                else 'ipv4@127.0.0.1:%d' % listen_port, '--control', control]
         if log_level:
             argv += ['--log-level', log_level]
         argv += list(args)
         p = self.spawn('agent', argv, cls=Agent)
         p.listen_port = listen_port
+        p.listen_addr = listen_addr
         p.control = control
         p.control_path = control_path
         p.control_port = control_port
         # /proc, not a connection: a probe would show in the agent's STATS
-        p.wait_ready([Ready.listen(listen_port),
+        p.wait_ready([Ready.unix(listen_unix) if listen_unix else Ready.listen(listen_port),
                       Ready.unix(control_path) if control_path else Ready.listen(control_port)],
                      timeout)
         return p
