@@ -469,13 +469,8 @@ def run(cfg_name):
             uagent = lab.agent(listen_unix=spop_path, log_level='info')
             t.eq(stat.S_ISSOCK(os.stat(spop_path).st_mode), True,
                  '--listen unix@PATH: the agent listens on a unix socket')
-            usock = lab.path('admin-unix.sock')
-            uport = lab.port()
-            uenv = dict(env, HACME_HTTP_BIND='127.0.0.1:%d' % uport,
-                        HACME_HTTPS_BIND='127.0.0.1:%d' % lab.port(),
-                        HACME_AGENT_ADDR='unix@' + spop_path, HACME_STATS_SOCKET=usock)
-            uhap = lab.haproxy(os.path.join(conf, cfg_name), env=uenv, stats_socket=usock,
-                               name='haproxy-unix')
+            uhap = lab.shipped_haproxy(uagent.listen_addr, certs_list, name='haproxy-unix')
+            uport = uhap.http_port
             wait_until(lambda: server_status(uhap) == 'UP', 10, 'unix agent UP in show stat', uhap)
             t.eq(server_status(uhap), 'UP', 'HACME_AGENT_ADDR=unix@PATH: the spop-check reports UP')
             utok, uka = new_token()

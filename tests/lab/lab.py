@@ -1340,7 +1340,8 @@ class Lab:
     def shipped_haproxy(self, agent_port, crt_list, http_port=None, check_inter='200ms',
                         cfg='haproxy.cfg', env=None, name='haproxy'):
         """haproxy with the shipped haproxy-conf/<cfg> in front of the agent
-        at 127.0.0.1:agent_port (checked every check_inter): challenges on
+        at 127.0.0.1:agent_port (a str: that address, e.g. an agent's
+        .listen_addr; checked every check_inter): challenges on
         127.0.0.1:http_port (a free port unless given), TLS on .https_port
         with crt_list, the runtime API on .stats_socket; env adds to the
         variables the config reads. Returns the HAProxy with .http_port,
@@ -1353,7 +1354,8 @@ class Lab:
             'HACME_HTTPS_BIND': '127.0.0.1:%d' % https_port,
             'HACME_CRT_LIST': crt_list,
             'HACME_SPOE_CONF': os.path.join(conf, 'spoe-acme.conf'),
-            'HACME_AGENT_ADDR': '127.0.0.1:%d' % agent_port,
+            'HACME_AGENT_ADDR': (agent_port if isinstance(agent_port, str)
+                                 else '127.0.0.1:%d' % agent_port),
             'HACME_AGENT_CHECK_INTER': check_inter,
             'HACME_STATS_SOCKET': self.path(self._unique(name) + '-admin.sock'),
             'HACME_APP_ADDR': '127.0.0.1:%d' % self.port(),
