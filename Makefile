@@ -15,7 +15,13 @@ PKGS := build-essential meson ninja-build pkg-config python3 \
 
 # Extra CI legs: .ci/run runs `make test` and then each target listed here
 # (each prints its own 'N passed, N failed' last line). Add one line per leg.
+# A leg on a CI_LEGS_BESIDE line runs beside the others, from the start: it
+# must share nothing with them but the CPU (test-containers: its own dockerd
+# and networks; it mostly waits on builds and pebble).
 CI_LEGS :=
+CI_LEGS_BESIDE :=
+# apt waits for another apt of the same run instead of failing on its lock
+APT_OPTS := -o DPkg::Lock::Timeout=600
 
 all: build
 
@@ -25,8 +31,8 @@ deps:
 	done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get $(APT_OPTS) update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get $(APT_OPTS) install -y -q --no-install-recommends $$missing; \
 	fi
 
 $(BUILD)/build.ninja:
@@ -73,7 +79,7 @@ test-haproxy-3.2: deps build
 
 # The compose stack of docker/ for real (Debian's docker engine on a private
 # socket, images made from Debian's packages): see tests/containers/run.sh.
-CI_LEGS += test-containers
+CI_LEGS_BESIDE += test-containers
 test-containers:
 	bash tests/containers/run.sh
 
@@ -94,7 +100,7 @@ deb: deps
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get $(APT_OPTS) install -y -q --no-install-recommends $$missing; \
 	fi
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb/hacme-$(VERSION)
 	tar --exclude-vcs --exclude='./build*' --exclude='./obj-*' --exclude='./$(BUILD)' -cf - . | \
