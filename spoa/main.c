@@ -488,16 +488,16 @@ spoa_conn_pump(struct spoa_conn *c, const uint8_t *p, size_t n, bool *frames)
 	return 0;
 }
 
-/* What the kernel holds for c: counted only while c is blocked (the peer
- * does not read its ACKs, or c stopped reading), when it can be a whole
- * socket buffer; otherwise it drains at once and reading it would cost two
- * syscalls per event for nothing. */
+/* The peer does not read its ACKs, or c stopped reading. */
 static bool
 spoa_conn_blocked(const struct spoa_conn *c)
 {
 	return c->out.len > 0 || c->in.len >= c->in.max;
 }
 
+/* What the kernel holds for c: counted only while c is blocked, when it can
+ * be a whole socket buffer; otherwise it drains at once and reading it
+ * would cost two syscalls per event for nothing. */
 static size_t
 spoa_kernel_queued(const struct spoa_conn *c)
 {
