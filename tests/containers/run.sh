@@ -201,6 +201,14 @@ app_cannot_resolve_hacme() { app_resolves haproxy && ! app_resolves hacme; }
 app_cannot_connect_hacme() { app_connects haproxy 80 && ! app_connects "$1" 12345; }
 # the TCP ports a container listens on beyond its loopback (127/8, ::1),
 # sorted, on one line; from /proc/net/tcp*, so no tool is needed in the image
+# the IPv4 addresses (dotted) a container listens on for TCP port $2
+listening_addrs() {
+	$DOCKER exec "$1" cat /proc/net/tcp 2>/dev/null |
+		awk -v p="$(printf '%04X' "$2")" '$4 == "0A" && $2 ~ (":" p "$") { print substr($2, 1, 8) }' |
+		while read -r h; do
+			printf '%d.%d.%d.%d ' "0x${h:6:2}" "0x${h:4:2}" "0x${h:2:2}" "0x${h:0:2}"
+		done
+}
 listening_ports() {
 	$DOCKER exec "$1" cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
 		awk '$4 == "0A" && $2 !~ /^[0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F][0-9A-F]7F:/ &&
@@ -483,6 +491,8 @@ fi
 check "hacme's default route goes through the ca network, not the internal one" \
 	default_route_via "$(cid hacme)" "${PROJECT}_ca"
 # the runtime API and hacme's control socket are unix sockets (volumes run/, state/)
+check "hacme's SPOP port listens on its address on the agent network only ($AGENT_IP), not on ca's" \
+	test "$(listening_addrs "$(cid hacme)" 12345)" = "$AGENT_IP "
 check "hacme listens on TCP beyond its loopback on 12345 only (control socket: unix)" \
 	test "$(listening_ports "$(cid hacme)")" = "12345 "
 check "haproxy listens on TCP on 80 and 443 only (runtime API: unix)" \
