@@ -334,7 +334,7 @@ agents_pinged(void *arg, const char *err)
 	if (err != NULL) {
 		fprintf(stderr, "hacme: %s: check that hacme-spoa runs there (or remove the "
 		    "`agent` line)\n", err);
-		set_rc(w, EXIT_ACME);
+		set_rc(w, EXIT_USAGE);	/* nothing was ordered: the setup's to fix */
 		for (size_t i = 0; i < w->njobs; i++)
 			if (!w->jobs[i].done) {
 				w->jobs[i].done = true;
@@ -634,7 +634,7 @@ verb_order_as(struct cli *wp, struct config *cfg, int argc, char **argv, enum wa
 	wp->left = (unsigned)n;
 	if (n > 0) {
 		if (worker_agents(&wp->w, true) < 0) {
-			rc = EXIT_ACME;
+			rc = EXIT_USAGE;	/* no agent started: nothing ordered */
 			goto out;
 		}
 		agentctl_ping(wp->w.agents, agents_pinged, wp);

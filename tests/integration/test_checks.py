@@ -194,6 +194,19 @@ def main(lab):
          r'whose servers are 127\.0\.0\.1:\d+ \(HAProxy unix@\S+\), not hacme-spoa\'s spoa-listen '
          r'127\.0\.0\.1:%d: point its server there' % lport)
 
+    # an external agent that does not answer: a setup error too (exit 1),
+    # found before the CA is asked
+    gone = lab.path('no-such-agent.sock')
+    cfg = lab.write('agent-gone.cfg', '\n'.join(
+        '    agent unix@%s' % gone if l.strip().startswith('agent ') else l
+        for l in text.splitlines()) + '\n')
+    mark = pb.proc.log_mark()
+    rc, out, err = lab.hacme('issue', 'a.example', config=cfg)
+    t.eq(rc, 1, 'agent not answering: hacme issue exits 1, a setup error (%s)' % err.strip()[-200:])
+    t.like(err, r'%s.*check that hacme-spoa runs there' % re.escape(gone),
+           'agent not answering: the error names the agent and the fix')
+    t.eq(pb.orders_created(mark), 0, 'agent not answering: pebble logged zero orders')
+
     # hacme run: HAProxy's socket wrong -> failures with backoff, no order
     cfg = lab.write('run-wrong.cfg', text.replace(sock_line, 'runtime-api unix@%s' %
                                                   lab.path('no-such-haproxy.sock')))
