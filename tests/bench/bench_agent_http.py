@@ -296,9 +296,17 @@ def summary(tg, where):
         out.append('  %-10s %8.0f %7.2f %7.2f %13.1f + %4.1f %11d %7d'
                    % (name, m['rps'], m['p50_us'] / 1e3, m['p99_us'] / 1e3, m['hap_us'],
                       m['agent_us'], m['ok'], m['errors']))
+    # Rounds are interleaved: the ratio within each round compares paths
+    # under the same neighbours' load, which on a shared box swings more
+    # between rounds than the paths differ.
+    per = sorted(a['rps'] / m['rps'] for a, m in zip(tg.results['agent'], tg.results['map'])
+                 if m['rps'] > 0)
     out.append('  agent/map req/s: %.2f (target >= 0.70)%s'
                % (ratio, '; stateless/map: %.2f' % (med['stateless']['rps'] / med['map']['rps'])
                   if 'stateless' in med else ''))
+    if per:
+        out.append('  agent/map within each round: median %.2f (%s)'
+                   % (statistics.median(per), ' '.join('%.2f' % x for x in per)))
     out.append('  p99 added by the agent vs map: %.2f ms (target < 1 ms); server CPU per '
                'request agent/map: %.2f' % (added, med['agent']['cpu_us'] / med['map']['cpu_us']))
     return out, failures
