@@ -68,7 +68,14 @@ def real_certs(t, lab, pb):
     name = 'dual.example'
     ec = lab.certbot(pb, [name], key_type='ecdsa')
     rsa = lab.certbot(pb, [name], key_type='rsa')
-    t.eq(pb.orders_created(since=mark), 2, 'pebble logged 2 new orders (orders_created)')
+    # certbot run again after its certbot#9539 crash may have ordered twice
+    tries = ec['attempts'] + rsa['attempts']
+    n = pb.orders_created(since=mark)
+    if tries == 2:
+        t.eq(n, 2, 'pebble logged 2 new orders (orders_created)')
+    else:
+        t.ok(2 <= n <= tries, 'pebble logged %d new orders for 2 certificates in %d certbot runs '
+             '(orders_created; certbot#9539 retries)' % (n, tries))
     t.eq(len(pb.issued_serials(since=mark)), 2, 'pebble logged 2 issued serials')
     t.ok(pb.validations(since=mark) >= 1, 'pebble validated http-01 on pebble.http_port')
     files = []

@@ -1285,6 +1285,7 @@ class Lab:
         r['dir'] = base
         r['server'] = pb.directory
         r['ca_bundle'] = pb.ca_bundle
+        r['attempts'] = attempt + 1     # a crashed attempt may have ordered too
         return r
 
     def certbot_revoke(self, got, reason='unspecified', timeout=60):
