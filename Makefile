@@ -42,9 +42,9 @@ build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 # The full suite: unit, fuzz-corpus replay, integration. The last line counts
-# every check of every test run. Four at once on two cores: the integration
+# every check of every test run. Three at once on two cores: the integration
 # suites mostly wait (on pebble, renewals of 30-120 s certificates, timeouts).
-TEST_JOBS ?= 4
+TEST_JOBS ?= 3
 test: deps build
 	@$(MESON) test -C $(BUILD) --print-errorlogs --num-processes $(TEST_JOBS) >/dev/null 2>&1; \
 	python3 tests/summary.py $(BUILD)/meson-logs/testlog.json

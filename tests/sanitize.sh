@@ -8,14 +8,14 @@
 #   SAN_BUILD=build-sanitize       the build dir
 #   SAN_SUITES="agent ..."         only these integration suites (names);
 #                                  default: every suite
-#   SAN_JOBS=4                     suites run at once (they mostly wait on
+#   SAN_JOBS=3                     suites run at once (they mostly wait on
 #                                  pebble, renewals and timeouts, not on CPU)
 # Last line: 'N passed, N failed'.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${SAN_BUILD:-build-sanitize}
 SUITES=${SAN_SUITES:-}
-JOBS=${SAN_JOBS:-4}
+JOBS=${SAN_JOBS:-3}
 start=$(date +%s)
 reports=$(mktemp -d /tmp/hacme-sanitize.XXXXXX)
 trap 'rm -rf "$reports"' EXIT
